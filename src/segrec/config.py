@@ -1,0 +1,47 @@
+"""The top-level typed configuration, composed by Hydra from ``conf/``.
+
+Each stage owns the dataclass of its own settings; this module only assembles them.
+``register_configs`` puts the schema in Hydra's ConfigStore, so a misspelt key fails at
+compose time; it imports Hydra lazily so that this module stays importable without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from segrec.data.config import DataConfig
+from segrec.synthetic import SyntheticConfig
+
+
+@dataclass
+class PathsConfig:
+    """Where a run reads and writes. ``output_dir`` is the run's own directory."""
+
+    output_dir: str = "outputs/run"
+    # Generated synthetic data lives here, shared between runs (regenerated on config change).
+    generated_dir: str = "data/generated"
+    datasets_dir: str = "../shared/datasets"
+
+
+@dataclass
+class DataPreset(DataConfig):
+    """A data preset, optionally backed by the built-in synthetic generator."""
+
+    synthetic: Optional[SyntheticConfig] = None
+
+
+@dataclass
+class Config:
+    """Everything one segrec job needs."""
+
+    data: DataPreset = field(default_factory=DataPreset)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seed: int = 42
+
+
+def register_configs() -> None:
+    """Register the schema as ``base_config`` for ``conf/config.yaml`` to extend."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)
