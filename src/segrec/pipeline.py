@@ -19,8 +19,11 @@ from segrec.data.summary import print_summary, summarize
 from segrec.synthetic import ensure_generated
 
 
-def prepare_data(data_cfg: DataPreset, output_dir: Path, console: Console) -> tuple[RetailData, TimeSplit]:
+def prepare_data(
+    data_cfg: DataPreset, output_dir: Path, console: Console | None = None
+) -> tuple[RetailData, TimeSplit]:
     """Generate the synthetic data if the preset asks for it, then read, validate and split."""
+    console = console or Console()
     if data_cfg.synthetic is not None:
         ensure_generated(data_cfg.synthetic, Path(data_cfg.interactions.path).parent)
     with console.status(f"Reading and validating {data_cfg.name} ..."):

@@ -21,8 +21,10 @@ from segrec.data.validate import (
     ID_COLUMNS,
     NUMERIC_COLUMNS,
     PROBLEM_SCHEMA,
+    MERGED,
     ROW,
     Check,
+    check_column,
     DataValidationError,
     column_checks,
     describe,
@@ -89,7 +91,7 @@ class _Parsed:
     merged: pl.Series  # exact duplicate rows, merged into their first occurrence
 
 
-def _parse(kind: str, cfg: TableConfig, extra_attributes: dict[str, str]) -> pl.DataFrame:
+def _parse(kind: str, cfg: TableConfig, extra_attributes: dict[str, str]) -> pl.LazyFrame:
     """Scan the table and parse every mapped column, keeping raw text for messages."""
     mapping = {c: cfg.columns.get(c, c) for c in REQUIRED[kind]}
     mapping |= {c: cfg.columns[c] for c in OPTIONAL[kind] if c in cfg.columns}
@@ -107,7 +109,8 @@ def _parse(kind: str, cfg: TableConfig, extra_attributes: dict[str, str]) -> pl.
         dtype = schema[src]
         kept_raw = text(pl.col(src)) if dtype == pl.Utf8 else pl.col(src)
         if canon in ID_COLUMNS:
-            exprs.append(text(pl.col(src)).alias(canon))
+            # Ids are text; numbers are spelt out as they are (no blanks to strip).
+            exprs.append((kept_raw if dtype == pl.Utf8 else pl.col(src).cast(pl.Utf8)).alias(canon))
             continue
         if canon == "timestamp":
             parsed = parse_timestamp(src, dtype, cfg.timestamp_format)
@@ -116,7 +119,7 @@ def _parse(kind: str, cfg: TableConfig, extra_attributes: dict[str, str]) -> pl.
         exprs += [parsed.alias(canon), kept_raw.alias(raw(canon))]
     for name, src in attributes.items():
         exprs.append((text(pl.col(src)) if schema[src] == pl.Utf8 else pl.col(src)).alias(name))
-    return lf.with_row_index(ROW, offset=1).select(exprs).collect()
+    return lf.with_row_index(ROW, offset=1).select(exprs)
 
 
 def _validate(
@@ -125,19 +128,19 @@ def _validate(
     extra_attributes: dict[str, str] | None = None,
     known_items: pl.Series | None = None,
 ) -> _Parsed:
-    """Parse one table and evaluate its checks; nothing is removed yet."""
-    frame = _parse(kind, cfg, extra_attributes or {})
+    """Parse one table and evaluate its checks in the same pass; nothing is removed yet."""
+    lf = _parse(kind, cfg, extra_attributes or {})
+    columns = lf.collect_schema().names()
     checks: list[Check] = []
     for canon in (*REQUIRED[kind], *OPTIONAL[kind]):
-        if canon in frame.columns:
+        if canon in columns:
             checks += column_checks(canon, required=canon in REQUIRED[kind] or canon == "quantity")
-    merged = pl.Series("merged", [False] * frame.height)
+    merged = pl.lit(False)
     id_col = REQUIRED[kind][0]
     if kind != "interactions":
-        attrs = [c for c in frame.columns if c != ROW and c != id_col and not c.endswith("__raw")]
-        conflict, exact = duplicate_checks(id_col, attrs)
+        attrs = [c for c in columns if c != ROW and c != id_col and not c.endswith("__raw")]
+        conflict, merged = duplicate_checks(id_col, attrs)
         checks.append(conflict)
-        merged = frame.select(exact.fill_null(False)).to_series()
     if known_items is not None:
         checks.append(
             Check(
@@ -146,9 +149,15 @@ def _validate(
                 pl.col("item_id").is_not_null() & ~pl.col("item_id").is_in(known_items.implode()),
             )
         )
+    frame = lf.with_columns(
+        *[c.bad.fill_null(False).alias(check_column(i)) for i, c in enumerate(checks)],
+        merged.fill_null(False).alias(MERGED),
+    ).collect()
     source = {c: cfg.columns.get(c, c) for c in (*REQUIRED[kind], *OPTIONAL[kind])}
     problems, bad = find_problems(frame, checks, table=kind, file=cfg.path, source=source)
-    return _Parsed(kind, cfg, frame, problems, bad, merged)
+    merged_rows = frame[MERGED]
+    frame = frame.drop(MERGED, *[check_column(i) for i in range(len(checks))])
+    return _Parsed(kind, cfg, frame, problems, bad, merged_rows)
 
 
 def _write_rejects(parsed: _Parsed, directory: Path) -> str:
@@ -202,9 +211,12 @@ def _most_frequent(interactions: pl.DataFrame, key: str, attrs: list[str]) -> tu
     aggs, conflicts = [], []
     for a in attrs:
         counts = interactions.group_by(key, a).len().drop_nulls(a)
-        best = counts.sort([key, "len", a], descending=[False, True, False]).unique(key, keep="first")
+        best = counts.group_by(key).agg(
+            pl.col(a).sort_by(["len", a], descending=[True, False]).first(),
+            pl.len().alias("_values"),
+        )
         aggs.append(best.select(key, a))
-        conflicts.append(counts.group_by(key).len().filter(pl.col("len") > 1).select(key))
+        conflicts.append(best.filter(pl.col("_values") > 1).select(key))
     table = interactions.select(key).unique().sort(key)
     for part in aggs:
         table = table.join(part, on=key, how="left")
@@ -308,7 +320,7 @@ def _finish_interactions(
     if "basket_id" not in cols:
         # A basket is what one customer bought at one moment (one receipt).
         exprs.append(
-            (pl.col("customer_id") + "@" + pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S"))
+            pl.concat_str(pl.col("customer_id"), pl.lit("@"), pl.col("timestamp").cast(pl.Int64))
             .alias("basket_id")
         )
     if exprs:

@@ -65,6 +65,17 @@ def _extract_member(archive: Path, member: str | None) -> Path:
     return target
 
 
+def local_path(cfg: TableConfig) -> tuple[Path, str]:
+    """The file to scan and its format (``csv`` or ``parquet``); a zip is extracted first."""
+    path = Path(cfg.path)
+    if not path.exists():
+        raise DataFileError(f"{path}: no such file")
+    fmt = resolve_format(path, cfg.format)
+    if fmt == "zip":
+        return _extract_member(path, cfg.member), "csv"
+    return path, fmt
+
+
 def scan_table(cfg: TableConfig, wanted: list[str]) -> pl.LazyFrame:
     """Scan ``cfg.path`` lazily, keeping the file columns in ``wanted`` (in that order).
 
@@ -72,12 +83,7 @@ def scan_table(cfg: TableConfig, wanted: list[str]) -> pl.LazyFrame:
     quote them back to the user; parquet keeps its native types. A column named in the
     preset but absent from the file raises a ``DataFileError`` naming both.
     """
-    path = Path(cfg.path)
-    if not path.exists():
-        raise DataFileError(f"{path}: no such file")
-    fmt = resolve_format(path, cfg.format)
-    if fmt == "zip":
-        path, fmt = _extract_member(path, cfg.member), "csv"
+    path, fmt = local_path(cfg)
     if fmt == "parquet":
         lf = pl.scan_parquet(path)
     elif fmt == "csv":

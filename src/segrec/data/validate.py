@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 ROW = "_row"
+MERGED = "_merged"
 # Canonical column kinds: how each is parsed and checked.
 ID_COLUMNS = ("customer_id", "item_id", "basket_id")
 NUMERIC_COLUMNS = ("quantity", "revenue", "price")
@@ -41,6 +42,11 @@ class Check:
     column: str
     reason: str
     bad: pl.Expr
+
+
+def check_column(index: int) -> str:
+    """Name of the boolean column holding check ``index``'s verdict."""
+    return f"_check{index}"
 
 
 def raw(column: str) -> str:
@@ -111,20 +117,21 @@ def find_problems(
     file: str,
     source: dict[str, str],
 ) -> tuple[pl.DataFrame, pl.Series]:
-    """Evaluate every check in one pass; return the problems and a per-row 'bad' mask.
+    """Collect the problems from the verdict columns; return them and a per-row 'bad' mask.
 
-    ``source`` maps canonical names to the file's column names, which is what the user
-    sees in their file and so what every message names.
+    ``frame`` holds one boolean column per check (``check_column(i)``), computed in the
+    same lazy pass as the parsing. ``source`` maps canonical names to the file's column
+    names, which is what the user sees in their file and so what every message names.
     """
+    names = [check_column(i) for i in range(len(checks))]
     if not checks:
         return pl.DataFrame(schema=PROBLEM_SCHEMA), pl.Series("bad", [False] * frame.height)
-    masks = frame.select([c.bad.fill_null(False).alias(f"check{i}") for i, c in enumerate(checks)])
-    bad = masks.select(pl.any_horizontal(pl.all()).alias("bad")).to_series()
+    bad = frame.select(pl.any_horizontal(names).alias("bad")).to_series()
     if not bad.any():
         return pl.DataFrame(schema=PROBLEM_SCHEMA), bad
     parts = []
-    for i, check in enumerate(checks):
-        hit = masks[f"check{i}"]
+    for name, check in zip(names, checks, strict=True):
+        hit = frame[name]
         if not hit.any():
             continue
         value_col = raw(check.column) if raw(check.column) in frame.columns else check.column
