@@ -20,9 +20,9 @@ from segrec.synthetic import ensure_generated
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import datasets_dir, machine, markdown, timed  # noqa: E402
+from common import datasets_dir, machine, markdown, timed
 
-from tests.helpers import compose_config  # noqa: E402
+from tests.helpers import compose_config
 
 
 def bare_read(cfg: DataPreset) -> int:
@@ -32,7 +32,11 @@ def bare_read(cfg: DataPreset) -> int:
         if table is None:
             continue
         path, fmt = local_path(table)  # a zip is the same cached CSV segrec reads
-        frame = pl.read_parquet(path) if fmt == "parquet" else pl.read_csv(path, separator=table.separator)
+        frame = (
+            pl.read_parquet(path)
+            if fmt == "parquet"
+            else pl.read_csv(path, separator=table.separator)
+        )
         rows += frame.height
     return rows
 
@@ -40,8 +44,11 @@ def bare_read(cfg: DataPreset) -> int:
 def run(names: list[str], repeat: int, workdir: Path) -> str:
     rows = []
     for name in names:
-        overrides = [f"data={name}", f"paths.datasets_dir={datasets_dir()}",
-                     "paths.generated_dir=data/generated"]
+        overrides = [
+            f"data={name}",
+            f"paths.datasets_dir={datasets_dir()}",
+            "paths.generated_dir=data/generated",
+        ]
         cfg = compose_config(workdir, overrides).data
         if cfg.synthetic is not None:
             ensure_generated(cfg.synthetic, Path(cfg.interactions.path).parent)
@@ -51,10 +58,28 @@ def run(names: list[str], repeat: int, workdir: Path) -> str:
         bare_s, n_rows = timed(lambda c=cfg: bare_read(c), repeat)
         seg_s, data = timed(lambda c=cfg: load_data(c, rejects_dir=workdir / "rejects"), repeat)
         kept = sum(t.rows_kept for t in data.tables)
-        rows.append([name, f"{n_rows:,}", f"{bare_s:.2f}", f"{n_rows / bare_s:,.0f}",
-                     f"{seg_s:.2f}", f"{n_rows / seg_s:,.0f}", f"{kept:,}", f"{seg_s / bare_s:.2f}x"])
-    headers = ["dataset", "rows (3 tables)", "bare polars s", "bare rows/s",
-               "segrec read+validate s", "segrec rows/s", "rows kept", "cost vs bare"]
+        rows.append(
+            [
+                name,
+                f"{n_rows:,}",
+                f"{bare_s:.2f}",
+                f"{n_rows / bare_s:,.0f}",
+                f"{seg_s:.2f}",
+                f"{n_rows / seg_s:,.0f}",
+                f"{kept:,}",
+                f"{seg_s / bare_s:.2f}x",
+            ]
+        )
+    headers = [
+        "dataset",
+        "rows (3 tables)",
+        "bare polars s",
+        "bare rows/s",
+        "segrec read+validate s",
+        "segrec rows/s",
+        "rows kept",
+        "cost vs bare",
+    ]
     return f"Machine: {machine()}\n\n" + markdown(headers, rows)
 
 

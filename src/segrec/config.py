@@ -8,7 +8,6 @@ compose time; it imports Hydra lazily so that this module stays importable witho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from segrec.data.config import DataConfig
 from segrec.synthetic import SyntheticConfig
@@ -28,7 +27,7 @@ class PathsConfig:
 class DataPreset(DataConfig):
     """A data preset, optionally backed by the built-in synthetic generator."""
 
-    synthetic: Optional[SyntheticConfig] = None
+    synthetic: SyntheticConfig | None = None
 
 
 @dataclass

@@ -30,33 +30,51 @@ def test_id_map_refuses_repeats() -> None:
 
 def frame(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"customer_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-         "timestamp": [datetime.fromisoformat(r[2]) for r in rows]}
+        {
+            "customer_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": [datetime.fromisoformat(r[2]) for r in rows],
+        }
     )
 
 
 def test_split_and_labels() -> None:
-    data = frame([
-        ("A", "x", "2024-01-01"), ("B", "y", "2024-01-02"),       # train
-        ("A", "x", "2024-02-02"), ("C", "z", "2024-02-03"),       # validation
-        ("A", "x", "2024-03-02"), ("A", "q", "2024-03-02"),       # test: repeat, new
-        ("C", "z", "2024-03-03"), ("D", "x", "2024-03-04"),       # warm via validation; cold
-    ])
+    data = frame(
+        [
+            ("A", "x", "2024-01-01"),
+            ("B", "y", "2024-01-02"),  # train
+            ("A", "x", "2024-02-02"),
+            ("C", "z", "2024-02-03"),  # validation
+            ("A", "x", "2024-03-02"),
+            ("A", "q", "2024-03-02"),  # test: repeat, new
+            ("C", "z", "2024-03-03"),
+            ("D", "x", "2024-03-04"),  # warm via validation; cold
+        ]
+    )
     split = split_by_time(data, SplitConfig(test_start="2024-03-01", validation_start="2024-02-01"))
     assert split.train.height == 2 and split.validation.height == 2 and split.test.height == 4
     assert split.validation.select("customer_id", "customer_status", "item_status").rows() == [
-        ("A", "warm", "repeat"), ("C", "cold", "new")]
+        ("A", "warm", "repeat"),
+        ("C", "cold", "new"),
+    ]
     assert split.test.select("customer_id", "item_id", "customer_status", "item_status").rows() == [
-        ("A", "x", "warm", "repeat"), ("A", "q", "warm", "new"),
-        ("C", "z", "warm", "repeat"), ("D", "x", "cold", "new")]
+        ("A", "x", "warm", "repeat"),
+        ("A", "q", "warm", "new"),
+        ("C", "z", "warm", "repeat"),
+        ("D", "x", "cold", "new"),
+    ]
     assert split.before_test.height == 4
     assert split.test_end > datetime(2024, 3, 4)
 
 
 def test_split_by_days_and_bad_dates() -> None:
-    data = frame([(c, "x", f"2024-01-{d:02d}") for c, d in [("A", 1), ("A", 10), ("B", 20), ("C", 30)]])
+    data = frame(
+        [(c, "x", f"2024-01-{d:02d}") for c, d in [("A", 1), ("A", 10), ("B", 20), ("C", 30)]]
+    )
     split = split_by_time(data, SplitConfig(test_days=5, validation_days=10))
-    assert split.test_start == datetime(2024, 1, 25) and split.validation_start == datetime(2024, 1, 15)
+    assert split.test_start == datetime(2024, 1, 25) and split.validation_start == datetime(
+        2024, 1, 15
+    )
     with pytest.raises(ValueError, match="test_start: '2024-31-01' is not an ISO date"):
         split_by_time(data, SplitConfig(test_start="2024-31-01"))
     with pytest.raises(ValueError, match="need first purchase"):

@@ -10,8 +10,13 @@ import pytest
 
 from segrec.data import DataConfig, DataFileError, DataValidationError, TableConfig, load_data
 
-COLUMNS = {"customer_id": "cust", "item_id": "sku", "timestamp": "ts", "quantity": "qty",
-           "revenue": "value"}
+COLUMNS = {
+    "customer_id": "cust",
+    "item_id": "sku",
+    "timestamp": "ts",
+    "quantity": "qty",
+    "revenue": "value",
+}
 
 
 def write(path: Path, text: str) -> str:
@@ -19,20 +24,30 @@ def write(path: Path, text: str) -> str:
     return str(path)
 
 
-def config(tmp_path: Path, interactions: str, items: str | None = None,
-           customers: str | None = None, **kwargs: object) -> DataConfig:
+def config(
+    tmp_path: Path,
+    interactions: str,
+    items: str | None = None,
+    customers: str | None = None,
+    **kwargs: object,
+) -> DataConfig:
     cfg = DataConfig(
         name="t",
         interactions=TableConfig(path=write(tmp_path / "i.csv", interactions), columns=COLUMNS),
         **kwargs,  # type: ignore[arg-type]
     )
     if items is not None:
-        cfg.items = TableConfig(path=write(tmp_path / "items.csv", items),
-                                columns={"item_id": "sku", "price": "price"},
-                                attributes={"category": "cat"})
+        cfg.items = TableConfig(
+            path=write(tmp_path / "items.csv", items),
+            columns={"item_id": "sku", "price": "price"},
+            attributes={"category": "cat"},
+        )
     if customers is not None:
-        cfg.customers = TableConfig(path=write(tmp_path / "c.csv", customers),
-                                    columns={"customer_id": "cust"}, attributes={"region": "region"})
+        cfg.customers = TableConfig(
+            path=write(tmp_path / "c.csv", customers),
+            columns={"customer_id": "cust"},
+            attributes={"region": "region"},
+        )
     return cfg
 
 
@@ -71,8 +86,14 @@ def test_each_interaction_problem_names_file_row_column(
         assert load_data(cfg).interactions.height == 3
         return
     problem = single_problem(cfg)
-    assert problem == {"table": "interactions", "file": str(tmp_path / "i.csv"), "row": 3,
-                       "column": column, "value": value, "reason": reason}
+    assert problem == {
+        "table": "interactions",
+        "file": str(tmp_path / "i.csv"),
+        "row": 3,
+        "column": column,
+        "value": value,
+        "reason": reason,
+    }
 
 
 def test_message_lists_file_row_column_and_totals(tmp_path: Path) -> None:
@@ -95,8 +116,12 @@ def test_item_not_in_items_table(tmp_path: Path) -> None:
 
 
 def test_conflicting_duplicate_items_and_customers(tmp_path: Path) -> None:
-    cfg = config(tmp_path, GOOD, items="sku,price,cat\nx,1,a\ny,2,b\nx,1,a\ny,2,c\n",
-                 customers="cust,region\nA,north\nA,south\nB,east\n")
+    cfg = config(
+        tmp_path,
+        GOOD,
+        items="sku,price,cat\nx,1,a\ny,2,b\nx,1,a\ny,2,c\n",
+        customers="cust,region\nA,north\nA,south\nB,east\n",
+    )
     with pytest.raises(DataValidationError) as info:
         load_data(cfg)
     problems = info.value.problems.sort("table")
@@ -111,7 +136,11 @@ def test_exact_duplicates_are_merged_and_counted(tmp_path: Path) -> None:
     data = load_data(config(tmp_path, GOOD, items="sku,price,cat\nx,1,a\ny,2,b\nx,1,a\n"))
     assert data.items.height == 2
     items_report = next(t for t in data.tables if t.name == "items")
-    assert (items_report.rows_read, items_report.rows_kept, items_report.exact_duplicates_merged) == (3, 2, 1)
+    assert (
+        items_report.rows_read,
+        items_report.rows_kept,
+        items_report.exact_duplicates_merged,
+    ) == (3, 2, 1)
 
 
 def test_negative_item_price_and_its_orphaned_purchases(tmp_path: Path) -> None:
@@ -140,7 +169,7 @@ def test_unknown_canonical_name_is_refused(tmp_path: Path) -> None:
 def test_missing_file_and_unknown_mode(tmp_path: Path) -> None:
     cfg = config(tmp_path, GOOD)
     cfg.interactions.path = str(tmp_path / "nope.csv")
-    with pytest.raises(DataFileError, match="nope.csv: no such file"):
+    with pytest.raises(DataFileError, match=r"nope\.csv: no such file"):
         load_data(cfg)
     cfg = config(tmp_path, GOOD, on_bad_rows="skip")
     with pytest.raises(ValueError, match="on_bad_rows: 'skip' is not one of"):
@@ -148,19 +177,26 @@ def test_missing_file_and_unknown_mode(tmp_path: Path) -> None:
 
 
 def test_quarantine_writes_every_rejected_row_with_reasons(tmp_path: Path) -> None:
-    rows = GOOD + "C,x,bad-date,1,1\nD,x,2024-01-04,-2,abc\n,x,2024-01-05,1,1\nE,zz,2024-01-06,1,1\n"
+    rows = (
+        GOOD + "C,x,bad-date,1,1\nD,x,2024-01-04,-2,abc\n,x,2024-01-05,1,1\nE,zz,2024-01-06,1,1\n"
+    )
     cfg = config(tmp_path, rows, items="sku,price,cat\nx,1,a\ny,2,b\n", on_bad_rows="quarantine")
     data = load_data(cfg, rejects_dir=tmp_path / "rejects")
     assert data.interactions["customer_id"].to_list() == ["A", "B"]
     report = data.tables[0]
     assert report.rows_read == 6 and report.rows_kept == 2
-    assert report.rejected == {"unparsable timestamp": 1, "negative quantity": 1,
-                               "non-numeric revenue": 1, "empty customer_id": 1,
-                               "item_id not in the items table": 1}
+    assert report.rejected == {
+        "unparsable timestamp": 1,
+        "negative quantity": 1,
+        "non-numeric revenue": 1,
+        "empty customer_id": 1,
+        "item_id not in the items table": 1,
+    }
     rejects = pl.read_csv(report.rejects_file, infer_schema=False)
     assert rejects["row"].to_list() == ["3", "4", "5", "6"]
     assert rejects.filter(pl.col("row") == "4")["reasons"].item() == (
-        "negative quantity; non-numeric revenue")
+        "negative quantity; non-numeric revenue"
+    )
     # The raw values, under the file's own column names, so the user can find and fix them.
     assert rejects.filter(pl.col("row") == "3")["ts"].item() == "bad-date"
     assert rejects.filter(pl.col("row") == "4")["value"].item() == "abc"
@@ -176,21 +212,30 @@ def test_gzip_csv_parquet_and_timestamp_format(tmp_path: Path) -> None:
     text = "cust,sku,ts,qty,value\n007,x,1/2/2024,1,2\n"
     with gzip.open(tmp_path / "i.csv.gz", "wt") as f:
         f.write(text)
-    cfg = DataConfig(name="t", interactions=TableConfig(
-        path=str(tmp_path / "i.csv.gz"), columns=COLUMNS, timestamp_format="%m/%d/%Y"))
+    cfg = DataConfig(
+        name="t",
+        interactions=TableConfig(
+            path=str(tmp_path / "i.csv.gz"), columns=COLUMNS, timestamp_format="%m/%d/%Y"
+        ),
+    )
     data = load_data(cfg)
     assert data.interactions["customer_id"].item() == "007"  # ids stay strings
     assert str(data.interactions["timestamp"].item()) == "2024-01-02 00:00:00"
-    pl.DataFrame({"cust": [7], "sku": [1], "ts": ["2024-01-02"], "qty": [1], "value": [2.0]}
-                 ).with_columns(pl.col("ts").str.to_datetime()).write_parquet(tmp_path / "i.parquet")
+    pl.DataFrame(
+        {"cust": [7], "sku": [1], "ts": ["2024-01-02"], "qty": [1], "value": [2.0]}
+    ).with_columns(pl.col("ts").str.to_datetime()).write_parquet(tmp_path / "i.parquet")
     cfg.interactions = TableConfig(path=str(tmp_path / "i.parquet"), columns=COLUMNS)
     assert load_data(cfg).interactions.row(0)[:2] == ("7", "1")
 
 
 def test_optional_columns_are_filled_and_said(tmp_path: Path) -> None:
-    cfg = DataConfig(name="t", interactions=TableConfig(
-        path=write(tmp_path / "i.csv", "c,i,t\nA,x,2024-01-01\nA,y,2024-01-01\n"),
-        columns={"customer_id": "c", "item_id": "i", "timestamp": "t"}))
+    cfg = DataConfig(
+        name="t",
+        interactions=TableConfig(
+            path=write(tmp_path / "i.csv", "c,i,t\nA,x,2024-01-01\nA,y,2024-01-01\n"),
+            columns={"customer_id": "c", "item_id": "i", "timestamp": "t"},
+        ),
+    )
     data = load_data(cfg)
     assert data.interactions["quantity"].to_list() == [1.0, 1.0]
     assert data.interactions["basket_id"].n_unique() == 1  # one receipt: same customer, same time
@@ -199,9 +244,14 @@ def test_optional_columns_are_filled_and_said(tmp_path: Path) -> None:
 
 def test_derived_customers_keep_most_frequent_value(tmp_path: Path) -> None:
     text = "c,i,t,area\nA,x,2024-01-01,1\nA,y,2024-01-02,2\nA,y,2024-01-03,2\nB,x,2024-01-01,\n"
-    cfg = DataConfig(name="t", interactions=TableConfig(
-        path=write(tmp_path / "i.csv", text), columns={"customer_id": "c", "item_id": "i", "timestamp": "t"}),
-        derive_customers={"region": "area"})
+    cfg = DataConfig(
+        name="t",
+        interactions=TableConfig(
+            path=write(tmp_path / "i.csv", text),
+            columns={"customer_id": "c", "item_id": "i", "timestamp": "t"},
+        ),
+        derive_customers={"region": "area"},
+    )
     data = load_data(cfg)
     assert data.customers.rows() == [("A", "2"), ("B", None)]
     assert "1 customers had several values" in data.notes[0]

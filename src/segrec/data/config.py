@@ -7,7 +7,6 @@ them. Hydra validates YAML against them at compose time (see ``segrec.conf``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -24,12 +23,12 @@ class TableConfig:
     # auto: from the suffix (.parquet, .csv, .csv.gz, .tsv, .zip holding one CSV).
     format: str = "auto"
     # For a zip archive holding several files: which one to read.
-    member: Optional[str] = None
+    member: str | None = None
     separator: str = ","
     columns: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     # strftime format of the timestamp column when it is text; null lets polars infer ISO 8601.
-    timestamp_format: Optional[str] = None
+    timestamp_format: str | None = None
 
 
 @dataclass
@@ -41,10 +40,10 @@ class SplitConfig:
     ``validation_start`` is given.
     """
 
-    test_start: Optional[str] = None
+    test_start: str | None = None
     test_days: int = 28
-    test_end: Optional[str] = None
-    validation_start: Optional[str] = None
+    test_end: str | None = None
+    validation_start: str | None = None
     validation_days: int = 28
 
 
@@ -54,8 +53,8 @@ class DataConfig:
 
     name: str = "???"
     interactions: TableConfig = field(default_factory=TableConfig)
-    customers: Optional[TableConfig] = None
-    items: Optional[TableConfig] = None
+    customers: TableConfig | None = None
+    items: TableConfig | None = None
     # Attributes repeated on every interaction row (Ta-Feng): name -> interactions column.
     # The customers/items table is then derived, keeping each id's most frequent value.
     derive_customers: dict[str, str] = field(default_factory=dict)

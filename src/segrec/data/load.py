@@ -19,13 +19,12 @@ from segrec.data.config import DataConfig, TableConfig
 from segrec.data.read import scan_table
 from segrec.data.validate import (
     ID_COLUMNS,
-    NUMERIC_COLUMNS,
-    PROBLEM_SCHEMA,
     MERGED,
+    PROBLEM_SCHEMA,
     ROW,
     Check,
-    check_column,
     DataValidationError,
+    check_column,
     column_checks,
     describe,
     duplicate_checks,
@@ -184,7 +183,9 @@ def _write_rejects(parsed: _Parsed, directory: Path) -> str:
     return str(path)
 
 
-def _settle(parsed: _Parsed, on_bad_rows: str, rejects_dir: Path | None) -> tuple[pl.DataFrame, TableReport]:
+def _settle(
+    parsed: _Parsed, on_bad_rows: str, rejects_dir: Path | None
+) -> tuple[pl.DataFrame, TableReport]:
     """Drop rejected and exactly repeated rows, report both, and return canonical columns."""
     keep = ~(parsed.bad | parsed.merged)
     frame = parsed.frame.filter(keep)
@@ -203,7 +204,9 @@ def _settle(parsed: _Parsed, on_bad_rows: str, rejects_dir: Path | None) -> tupl
     return frame, report
 
 
-def _most_frequent(interactions: pl.DataFrame, key: str, attrs: list[str]) -> tuple[pl.DataFrame, int]:
+def _most_frequent(
+    interactions: pl.DataFrame, key: str, attrs: list[str]
+) -> tuple[pl.DataFrame, int]:
     """One row per id with each attribute's most frequent value (ties: smallest value).
 
     Returns the table and how many ids carried more than one value of some attribute.
@@ -245,7 +248,9 @@ def load_data(cfg: DataConfig, rejects_dir: Path | None = None) -> RetailData:
     derived = cfg.derive_customers | cfg.derive_items
     inter_parsed = _validate("interactions", cfg.interactions, derived, known_items)
     parsed = [p for p in (inter_parsed, customers_parsed, items_parsed) if p is not None]
-    problems = pl.concat([p.problems for p in parsed]) if parsed else pl.DataFrame(schema=PROBLEM_SCHEMA)
+    problems = (
+        pl.concat([p.problems for p in parsed]) if parsed else pl.DataFrame(schema=PROBLEM_SCHEMA)
+    )
     if problems.height and cfg.on_bad_rows == "error":
         raise DataValidationError(describe(problems, cfg.max_errors_shown), problems)
 
@@ -261,12 +266,16 @@ def load_data(cfg: DataConfig, rejects_dir: Path | None = None) -> RetailData:
 
     if cfg.derive_customers:
         customers, n = _most_frequent(interactions, "customer_id", list(cfg.derive_customers))
-        notes.append(f"customers table derived from interactions; {n:,} customers had several "
-                     f"values of an attribute, the most frequent was kept")
+        notes.append(
+            f"customers table derived from interactions; {n:,} customers had several "
+            f"values of an attribute, the most frequent was kept"
+        )
     if cfg.derive_items:
         items, n = _most_frequent(interactions, "item_id", list(cfg.derive_items))
-        notes.append(f"items table derived from interactions; {n:,} items had several values "
-                     f"of an attribute, the most frequent was kept")
+        notes.append(
+            f"items table derived from interactions; {n:,} items had several values "
+            f"of an attribute, the most frequent was kept"
+        )
     interactions = interactions.drop(list(derived))
     customers, items = _complete(interactions, customers, items, notes)
     interactions = _finish_interactions(interactions, items, notes)
@@ -287,8 +296,10 @@ def _complete(
     else:
         missing = buyers.join(customers.select("customer_id"), on="customer_id", how="anti")
         if missing.height:
-            notes.append(f"{missing.height:,} purchasing customers have no row in the customers "
-                         f"table; their attributes are unknown")
+            notes.append(
+                f"{missing.height:,} purchasing customers have no row in the customers "
+                f"table; their attributes are unknown"
+            )
             customers = pl.concat([customers, missing], how="diagonal_relaxed")
     if items is None:
         items = interactions.select("item_id").unique()
@@ -310,22 +321,31 @@ def _finish_interactions(
             notes.append("revenue = price x quantity")
         elif "price" in items.columns:
             interactions = interactions.join(
-                items.select("item_id", pl.col("price").alias("_item_price")), on="item_id", how="left"
+                items.select("item_id", pl.col("price").alias("_item_price")),
+                on="item_id",
+                how="left",
             )
             exprs.append((pl.col("_item_price") * pl.col("quantity")).alias("revenue"))
             notes.append("revenue = the items table's price x quantity")
         else:
             exprs.append(pl.lit(None, dtype=pl.Float64).alias("revenue"))
-            notes.append("no revenue or price: monetary segments and revenue shares are unavailable")
+            notes.append(
+                "no revenue or price: monetary segments and revenue shares are unavailable"
+            )
     if "basket_id" not in cols:
         # A basket is what one customer bought at one moment (one receipt).
         exprs.append(
-            pl.concat_str(pl.col("customer_id"), pl.lit("@"), pl.col("timestamp").cast(pl.Int64))
-            .alias("basket_id")
+            pl.concat_str(
+                pl.col("customer_id"), pl.lit("@"), pl.col("timestamp").cast(pl.Int64)
+            ).alias("basket_id")
         )
     if exprs:
         interactions = interactions.with_columns(exprs)
     return interactions.select(
-        "customer_id", "item_id", "timestamp",
-        pl.col("quantity").cast(pl.Float64), pl.col("revenue").cast(pl.Float64), "basket_id",
+        "customer_id",
+        "item_id",
+        "timestamp",
+        pl.col("quantity").cast(pl.Float64),
+        pl.col("revenue").cast(pl.Float64),
+        "basket_id",
     )

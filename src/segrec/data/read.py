@@ -97,7 +97,5 @@ def scan_table(cfg: TableConfig, wanted: list[str]) -> pl.LazyFrame:
     available = list(clean.values())
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise DataFileError(
-            f"{cfg.path}: missing column(s) {missing}; the file has {available}"
-        )
+        raise DataFileError(f"{cfg.path}: missing column(s) {missing}; the file has {available}")
     return lf.select(list(dict.fromkeys(wanted)))

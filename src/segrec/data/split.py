@@ -50,7 +50,9 @@ def _date(value: str, field: str) -> datetime:
         raise ValueError(f"data.split.{field}: {value!r} is not an ISO date (YYYY-MM-DD)") from exc
 
 
-def cutoffs(cfg: SplitConfig, first: datetime, last: datetime) -> tuple[datetime, datetime, datetime]:
+def cutoffs(
+    cfg: SplitConfig, first: datetime, last: datetime
+) -> tuple[datetime, datetime, datetime]:
     """Resolve (validation_start, test_start, test_end) and check they cut the data."""
     test_start = (
         _date(cfg.test_start, "test_start")
@@ -74,13 +76,21 @@ def cutoffs(cfg: SplitConfig, first: datetime, last: datetime) -> tuple[datetime
 def label_period(history: pl.DataFrame, period: pl.DataFrame) -> pl.DataFrame:
     """Add ``customer_status`` (warm/cold) and ``item_status`` (repeat/new) to ``period``."""
     known = history.select("customer_id").unique().with_columns(pl.lit(True).alias("_warm"))
-    bought = history.select("customer_id", "item_id").unique().with_columns(pl.lit(True).alias("_rep"))
+    bought = (
+        history.select("customer_id", "item_id").unique().with_columns(pl.lit(True).alias("_rep"))
+    )
     return (
         period.join(known, on="customer_id", how="left", maintain_order="left")
         .join(bought, on=["customer_id", "item_id"], how="left", maintain_order="left")
         .with_columns(
-            pl.when(pl.col("_warm")).then(pl.lit(WARM)).otherwise(pl.lit(COLD)).alias("customer_status"),
-            pl.when(pl.col("_rep")).then(pl.lit(REPEAT)).otherwise(pl.lit(NEW)).alias("item_status"),
+            pl.when(pl.col("_warm"))
+            .then(pl.lit(WARM))
+            .otherwise(pl.lit(COLD))
+            .alias("customer_status"),
+            pl.when(pl.col("_rep"))
+            .then(pl.lit(REPEAT))
+            .otherwise(pl.lit(NEW))
+            .alias("item_status"),
         )
         .drop("_warm", "_rep")
     )

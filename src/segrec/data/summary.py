@@ -36,12 +36,17 @@ def summarize(data: RetailData, split: TimeSplit) -> dict[str, Any]:
         "items": data.items.height,
         "first": str(inter["timestamp"].min()),
         "last": str(inter["timestamp"].max()),
-        "revenue": float(inter["revenue"].sum()) if inter["revenue"].null_count() < inter.height else None,
+        "revenue": float(inter["revenue"].sum())
+        if inter["revenue"].null_count() < inter.height
+        else None,
         "split": {
             "validation_start": str(split.validation_start),
             "test_start": str(split.test_start),
             "test_end": str(split.test_end),
-            "train": {"rows": split.train.height, "customers": split.train["customer_id"].n_unique()},
+            "train": {
+                "rows": split.train.height,
+                "customers": split.train["customer_id"].n_unique(),
+            },
             "validation": _period(split.validation),
             "test": _period(split.test),
         },
@@ -52,22 +57,39 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     """Two small tables: ingestion per input table, then the split."""
     tables = Table(title="Input tables", title_justify="left")
     for col in ("table", "file", "read", "kept", "rejected", "merged repeats"):
-        tables.add_column(col, justify="right" if col in ("read", "kept", "merged repeats") else "left")
+        tables.add_column(
+            col, justify="right" if col in ("read", "kept", "merged repeats") else "left"
+        )
     for t in summary["tables"]:
         rejected = ", ".join(f"{k} x{v:,}" for k, v in t["rejected"].items()) or "-"
-        tables.add_row(t["name"], Path(t["file"]).name, f"{t['rows_read']:,}", f"{t['rows_kept']:,}",
-                       rejected, f"{t['exact_duplicates_merged']:,}")
+        tables.add_row(
+            t["name"],
+            Path(t["file"]).name,
+            f"{t['rows_read']:,}",
+            f"{t['rows_kept']:,}",
+            rejected,
+            f"{t['exact_duplicates_merged']:,}",
+        )
     console.print(tables)
     for note in summary["notes"]:
         console.print(f"  note: {note}")
     s = summary["split"]
-    split = Table(title=f"Time split (validation from {s['validation_start'][:10]}, "
-                        f"test {s['test_start'][:10]} .. {s['test_end'][:10]})", title_justify="left")
+    split = Table(
+        title=f"Time split (validation from {s['validation_start'][:10]}, "
+        f"test {s['test_start'][:10]} .. {s['test_end'][:10]})",
+        title_justify="left",
+    )
     for col in ("period", "rows", "customers", "cold customers", "items", "new-item share"):
         split.add_column(col, justify="left" if col == "period" else "right")
     split.add_row("train", f"{s['train']['rows']:,}", f"{s['train']['customers']:,}", "-", "-", "-")
     for name in ("validation", "test"):
         p = s[name]
-        split.add_row(name, f"{p['rows']:,}", f"{p['customers']:,}", f"{p['cold_customers']:,}",
-                      f"{p['items']:,}", f"{p['new_item_share']:.1%}")
+        split.add_row(
+            name,
+            f"{p['rows']:,}",
+            f"{p['customers']:,}",
+            f"{p['cold_customers']:,}",
+            f"{p['items']:,}",
+            f"{p['new_item_share']:.1%}",
+        )
     console.print(split)

@@ -156,10 +156,7 @@ def duplicate_checks(id_column: str, attributes: list[str]) -> tuple[Check, pl.E
     """
     first = pl.col(ROW).min().over(id_column)
     later = pl.col(id_column).is_not_null() & (pl.col(ROW) != first)
-    if attributes:
-        variants = pl.struct(attributes).n_unique().over(id_column)
-    else:
-        variants = pl.lit(1)
+    variants = pl.struct(attributes).n_unique().over(id_column) if attributes else pl.lit(1)
     conflict = Check(id_column, "duplicate id with conflicting attributes", later & (variants > 1))
     return conflict, later & (variants == 1)
 
@@ -172,7 +169,9 @@ def describe(problems: pl.DataFrame, limit: int) -> str:
         for p in problems.head(limit).iter_rows(named=True)
     ]
     counts = problems.group_by("table", "reason").len().sort("len", descending=True)
-    totals = ", ".join(f"{r['table']}: {r['reason']} x{r['len']:,}" for r in counts.iter_rows(named=True))
+    totals = ", ".join(
+        f"{r['table']}: {r['reason']} x{r['len']:,}" for r in counts.iter_rows(named=True)
+    )
     more = f"\n  ... and {problems.height - limit:,} more" if problems.height > limit else ""
     return (
         f"{problems.height:,} bad row(s) [{totals}]\n  "
@@ -180,4 +179,3 @@ def describe(problems: pl.DataFrame, limit: int) -> str:
         + more
         + "\nFix the data, or set data.on_bad_rows=quarantine to set these rows aside."
     )
-
