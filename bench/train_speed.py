@@ -1,0 +1,94 @@
+"""Training speed: the two-tower model to its early-stopping point vs implicit's ALS.
+
+    python bench/train_speed.py [--dataset tafeng] [--threads 2] [-o model.dim=64 ...]
+                                [--out bench/results/train_speed.md]
+
+Both fit the validation period's history (the train period) in the same process, on the
+same machine, with the same threads: ALS with the baselines' settings (``conf/baselines``),
+the two-tower model with ``conf/model`` + ``conf/trainer`` (early stopping on validation
+Recall@20 over the whole catalog, checked after every epoch; no refit). Reported: wall
+time to the best epoch and to the stop (validation included), the ratio to ALS, training
+throughput in purchase lines per second (training batches only), and the validation
+Recall@20 / NDCG@20 of both at that point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from common import datasets_dir, machine, markdown
+
+from segrec.baselines import ImplicitALS, Popularity
+from segrec.evaluation.protocol import Objective, make_periods
+from segrec.evaluation.run import default_segments_at
+from segrec.pipeline import prepare_data
+from segrec.training.loop import train_two_tower
+from tests.helpers import compose_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="tafeng")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("-o", "--override", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_train_speed"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    overrides = [f"data={args.dataset}", f"paths.datasets_dir={datasets_dir()}", *args.override]
+    cfg = compose_config(args.workdir, overrides)
+    data, split = prepare_data(cfg.data, args.workdir / "out")
+    segments_at = default_segments_at(cfg, data)
+    validation, _ = make_periods(data, split, segments_at)
+    history = validation.history
+    objective = Objective("recall", 20, "all")
+    ndcg = Objective("ndcg", 20, "all")
+
+    als_cfg = {k: v for k, v in asdict(cfg.baselines.als).items() if k not in ("enabled", "grid")}
+    started = time.perf_counter()
+    als = ImplicitALS(**als_cfg, seed=cfg.seed, fallback=Popularity()).fit(history)
+    als_seconds = time.perf_counter() - started
+    als_recall, als_ndcg = objective.value(als, validation), ndcg.value(als, validation)
+
+    trainer = replace(cfg.trainer, num_threads=args.threads, progress_bar=False)
+    run = train_two_tower(cfg.model, trainer, history, validation, segments_at, cfg.seed)
+    best = next(r for r in run.epoch_metrics if r["epoch"] == run.best_epoch)
+    stop = run.epoch_metrics[-1]["elapsed_seconds"]
+    rows = [
+        ["implicit ALS", f"{als_seconds:.1f}", f"{als_seconds:.1f}", "1.0x", "-", "-",
+         f"{als_recall:.4f}", f"{als_ndcg:.4f}"],
+        [cfg.model.name, f"{best['elapsed_seconds']:.1f}", f"{stop:.1f}",
+         f"{best['elapsed_seconds'] / als_seconds:.1f}x", f"{run.best_epoch}/{run.epochs}",
+         f"{run.samples_per_second:,.0f}", f"{best['val/recall@20']:.4f}",
+         f"{best['val/ndcg@20']:.4f}"],
+    ]
+    n_lines = history.interactions.height
+    text = "\n\n".join([
+        "# Training speed (bench/train_speed.py)",
+        f"Machine: {machine()}; torch threads: {args.threads}.",
+        f"Data: {args.dataset} train period, {n_lines:,} purchase lines, "
+        f"{history.interactions['customer_id'].n_unique():,} customers, "
+        f"{len(history.item_map):,} items; validation: {validation.truth.customer_ids.len():,} "
+        f"customers. Model: dim={cfg.model.dim}, L={cfg.model.history_len}, "
+        f"batch={cfg.model.batch_size} baskets, loss={cfg.model.loss_for(len(history.item_map))}.",
+        markdown(["model", "s to best epoch", "s to stop", "best / ALS", "best/epochs",
+                  "lines/s", "val R@20", "val N@20"], rows),
+        "Per epoch: " + ", ".join(
+            f"{r['epoch']}: {r['elapsed_seconds']:.0f} s, R@20 {r['val/recall@20']:.4f}"
+            for r in run.epoch_metrics),
+    ])
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Hyper-parameters of the two-tower model (``conf/model/*.yaml``).
+
+A plain dataclass with no torch import, so that the top-level config, the bundle manifest
+and the serving path can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POOLINGS = ("mean", "attention")
+LOSSES = ("auto", "full", "sampled")
+
+
+@dataclass
+class ModelConfig:
+    """What the towers look like, how they are trained, and which inputs they may use.
+
+    The three ``use_*`` switches are the ablation (ids only / + segments / + history):
+    switching an input off removes its layers, it is not just zeroed.
+    """
+
+    name: str = "two_tower"
+    dim: int = 64  # output vector size of both towers
+    hidden: int = 256  # width of the customer tower's MLP
+    segment_dim: int = 16  # embedding size of each segment family
+    history_len: int = 20  # L: recent purchase lines pooled by the customer tower
+    pooling: str = "attention"  # mean | attention (learned query, recency positions)
+    # History items are embedded by the item tower (ids + attributes) rather than a table of
+    # their own: an item seen only in histories still lands near its category, and half the
+    # parameters are gone.
+    share_item_embeddings: bool = True
+    use_ids: bool = True
+    use_segments: bool = True
+    use_history: bool = True
+    use_numeric: bool = True  # log purchase count, log basket count, log days since last
+    segment_families: list[str] | None = None  # null: every family in the segment labels
+    # Item attributes embedded by the item tower; null: every categorical item attribute with
+    # at most max_attribute_values values.
+    item_attributes: list[str] | None = None
+    max_attribute_values: int = 50_000
+    price_bands: int = 10  # quantile bands of unit price (0: no price band)
+    id_dropout: float = 0.5  # share of training examples whose customer id is hidden
+    dropout: float = 0.1
+    normalize: bool = True  # L2-normalise both towers; logits = cosine / temperature
+    temperature: float = 0.05
+    # auto: full softmax when the catalog has at most full_softmax_max_items items, else
+    # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
+    loss: str = "auto"
+    full_softmax_max_items: int = 50_000
+    n_negatives: int = 4096
+    negative_uniform_share: float = 0.5  # of the shared negatives, drawn uniformly
+    lr: float = 0.003
+    weight_decay: float = 0.0
+    batch_size: int = 256  # baskets per batch (each basket: all its purchase lines)
+    # Behavioural segments are re-assigned every N days of the training period so that each
+    # example sees the labels it would have had then (null: the labels as of the cutoff).
+    segment_snapshot_days: int | None = 14
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, naming the key."""
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"model.pooling: {self.pooling!r}, expected one of {POOLINGS}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"model.loss: {self.loss!r}, expected one of {LOSSES}")
+        if not (self.use_ids or self.use_segments or self.use_history or self.use_numeric):
+            raise ValueError("model: at least one of use_ids/use_segments/use_history/"
+                             "use_numeric must be true")
+        for key in ("dim", "hidden", "segment_dim", "history_len", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.id_dropout <= 1.0:
+            raise ValueError(f"model.id_dropout must be in [0, 1], got {self.id_dropout}")
+        if self.temperature <= 0:
+            raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
+
+    def loss_for(self, n_items: int) -> str:
+        """The loss actually used for a catalog of ``n_items``: full or sampled."""
+        if self.loss != "auto":
+            return self.loss
+        return "full" if n_items <= self.full_softmax_max_items else "sampled"

@@ -1,0 +1,80 @@
+"""The retrieval model: two towers and their dot product, with save/load.
+
+Training (the loss) lives in ``segrec.models.loss`` and the Lightning task; retrieval
+(top-k over the item vectors) in the recommender adapter and, later, FAISS. Only the towers
+are exported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from segrec.models.config import ModelConfig
+from segrec.models.towers import CustomerTower, ItemTower, TowerSizes
+
+WEIGHTS, HPARAMS = "model.pt", "model.json"
+FORMAT_VERSION = 1
+
+
+class TwoTower(nn.Module):
+    """Customer tower and item tower sharing one d-dim space; score = u · v (/ temperature).
+
+    With ``cfg.normalize`` both vectors are L2-normalised, so a score is a cosine and the
+    temperature sets how peaked the softmax is (Yi et al. 2019); ranking is unaffected by it.
+    """
+
+    def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
+        super().__init__()
+        cfg.check()
+        self.cfg, self.sizes = cfg, sizes
+        if item_attributes is None:
+            shape = (sizes.n_items, len(sizes.attribute_sizes))
+            item_attributes = torch.zeros(shape, dtype=torch.long)
+        self.item_tower = ItemTower(sizes.n_items, item_attributes, sizes.attribute_sizes, cfg.dim)
+        self.customer_tower = CustomerTower(cfg, sizes, self.item_tower)
+
+    def _finish(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=-1) if self.cfg.normalize else x
+
+    def customer_vectors(
+        self, customer: Tensor, segments: Tensor, history: Tensor, numeric: Tensor
+    ) -> Tensor:
+        """(B,), (B, F), (B, L), (B, N) → (B, d); see ``CustomerTower``."""
+        return self._finish(self.customer_tower(customer, segments, history, numeric))
+
+    def item_vectors(self, items: Tensor | None = None) -> Tensor:
+        """Vectors of ``items`` ((M,) → (M, d)); all ``n_items`` rows (0 included) when None."""
+        if items is None:
+            items = torch.arange(self.sizes.n_items, device=self.item_tower.ids.weight.device)
+        return self._finish(self.item_tower(items))
+
+    def logit_scale(self) -> float:
+        """Multiplier of u · v in the loss: 1 / temperature when normalised, else 1."""
+        return 1.0 / self.cfg.temperature if self.cfg.normalize else 1.0
+
+    def save(self, directory: Path) -> None:
+        """``model.pt`` (state dict) + ``model.json`` (config and sizes): reloadable alone."""
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), directory / WEIGHTS)
+        meta = {"format_version": FORMAT_VERSION, "config": asdict(self.cfg),
+                "sizes": self.sizes.to_dict()}
+        (directory / HPARAMS).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, map_location: str = "cpu") -> TwoTower:
+        meta = json.loads((directory / HPARAMS).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{directory / HPARAMS}: format version {meta.get('format_version')}, "
+                f"this segrec reads {FORMAT_VERSION}"
+            )
+        model = cls(ModelConfig(**meta["config"]), TowerSizes(**meta["sizes"]))
+        state = torch.load(directory / WEIGHTS, map_location=map_location, weights_only=True)
+        model.load_state_dict(state)
+        return model.eval()

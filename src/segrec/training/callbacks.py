@@ -1,0 +1,96 @@
+"""Per-epoch validation on the whole catalog, with the evaluation stage's own metrics.
+
+Sampled or in-batch metrics flatter a retrieval model; early stopping should watch what
+the report will show. So after every training epoch the current towers score every
+validation customer against every item, and ``segrec.evaluation`` computes Recall and NDCG
+(all items and items new to the customer), logged as ``val/recall@20`` etc.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning as L
+import polars as pl
+import torch
+
+from segrec.data import NEW
+from segrec.evaluation.protocol import Period, customer_metrics
+from segrec.recommender import chunk_size_for
+from segrec.training.features import FeatureSpace
+from segrec.training.recommender import TwoTowerRecommender
+from segrec.training.sequences import PurchaseSequences
+
+
+class RetrievalValidation(L.Callback):
+    """Logs ``val/{recall,ndcg}@{k}`` and ``val/new_{recall,ndcg}@{k}`` each epoch, and
+    keeps a CPU copy of the best weights so far (``best_state``) for runs without
+    checkpoints."""
+
+    def __init__(self, features: FeatureSpace, period: Period, k: int = 20,
+                 chunk_memory_mb: float = 128.0):
+        self.features, self.period, self.k = features, period, k
+        self.monitor = f"val/recall@{k}"
+        self.chunk_size = chunk_size_for(period.history.n_columns, chunk_memory_mb)
+        self.sequences = PurchaseSequences.build(period.history.interactions, features.item_map)
+        self.results: list[dict[str, float]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best: dict[str, float] | None = None
+        self._started = time.perf_counter()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """Metrics of the module's current model on the validation period."""
+        started = time.perf_counter()
+        model = TwoTowerRecommender(pl_module.model, self.features)
+        model.fit(self.period.history, self.sequences)
+        frame = customer_metrics(model, self.period, [self.k], ("all", NEW), self.chunk_size)
+        out: dict[str, float] = {}
+        for item_set, prefix in (("all", ""), (NEW, "new_")):
+            rows = frame.filter(pl.col("items") == item_set)
+            for metric in ("recall", "ndcg"):
+                value = rows[f"{metric}@{self.k}"].mean() if rows.height else None
+                out[f"val/{prefix}{metric}@{self.k}"] = (
+                    float(value) if value is not None else math.nan  # type: ignore[arg-type]
+                )
+        out["val/seconds"] = time.perf_counter() - started
+        return out
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = self.evaluate(pl_module)
+        elapsed = time.perf_counter() - self._started  # since training started, validation in
+        row = {"epoch": trainer.current_epoch + 1, **metrics, "elapsed_seconds": elapsed}
+        self.results.append(row)
+        if self.best is None or row[self.monitor] > self.best[self.monitor]:
+            self.best = row
+            self.best_state = {k: v.detach().cpu().clone()
+                               for k, v in pl_module.state_dict().items()}
+        for name, value in metrics.items():
+            pl_module.log(name, value, prog_bar=name == self.monitor, sync_dist=False,
+                          batch_size=1)
+
+
+class Throughput(L.Callback):
+    """Training samples per second, counting only the training batches (not validation)."""
+
+    def __init__(self) -> None:
+        self.samples, self.seconds, self.epochs = 0, 0.0, 0
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: object, batch: dict, batch_idx: int) -> None:
+        self.samples += int(batch["target"].shape[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.epochs += 1
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds else 0.0

@@ -1,0 +1,46 @@
+"""Typed configuration of training runs (``conf/trainer/*.yaml``, ``conf/logger/*.yaml``).
+
+Plain dataclasses, no torch or Lightning import, so that ``segrec.config`` stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainerConfig:
+    """Where and how long to train: a Lightning ``Trainer`` preset plus the protocol.
+
+    ``precision``: ``32-true`` on CPU, ``bf16-mixed`` on GPU. ``refit``: after early
+    stopping on the validation period, train again on train + validation for the best
+    number of epochs, so the final model has seen the most recent month (the baselines are
+    fitted on it too).
+    """
+
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    max_epochs: int = 15
+    min_epochs: int = 1
+    patience: int = 2  # epochs without a better val/recall@20 before stopping
+    refit: bool = True
+    num_threads: int | None = None  # torch.set_num_threads; null: torch's default
+    progress_bar: bool = True
+    log_every_n_steps: int = 50
+    validation_k: int = 20
+    # For ``TrainableTwoTower.fit(history)`` (no split given): the last N days of the history
+    # are held out for early stopping.
+    holdout_days: int = 28
+
+
+@dataclass
+class LoggerConfig:
+    """Which experiment loggers record the run (under ``<output_dir>/logs``)."""
+
+    csv: bool = True
+    tensorboard: bool = True
+    mlflow: bool = False  # needs `pip install mlflow`
+    mlflow_tracking_uri: str | None = None  # null: ./mlruns
+    experiment_name: str = "segrec"

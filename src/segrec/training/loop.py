@@ -1,0 +1,167 @@
+"""One training run: history → examples → Lightning ``Trainer`` → the best model.
+
+Used by ``fit_model`` (the main job: checkpoints, loggers, resume) and by
+``TrainableTwoTower`` (the scoring contract: a quiet run in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import polars as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import Logger
+from torch.utils.data import DataLoader
+
+from segrec.evaluation.protocol import Period
+from segrec.models.config import ModelConfig
+from segrec.models.two_tower import TwoTower
+from segrec.recommender import History
+from segrec.training.callbacks import RetrievalValidation, Throughput
+from segrec.training.config import TrainerConfig
+from segrec.training.examples import (
+    EpochBatches,
+    ExampleBatches,
+    Examples,
+    SegmentsAt,
+    build_examples,
+    snapshot_dates,
+)
+from segrec.training.features import FeatureSpace
+from segrec.training.module import TwoTowerTask, make_model
+from segrec.training.sequences import PurchaseSequences
+
+LAST = "last"
+
+
+@dataclass
+class TrainingRun:
+    """The trained model and how the run went. ``best_epoch`` counts from 1;
+    ``train_seconds`` and ``samples_per_second`` count training batches only (this
+    process's epochs, validation excluded)."""
+
+    model: TwoTower
+    features: FeatureSpace
+    epochs: int
+    best_epoch: int
+    best_score: float
+    seconds: float
+    train_seconds: float
+    samples_per_second: float
+    n_examples: int
+    checkpoint_dir: Path | None
+    epoch_metrics: list[dict[str, float]] = field(default_factory=list)
+
+
+def prepare(
+    cfg: ModelConfig, history: History, segments_at: SegmentsAt | None
+) -> tuple[FeatureSpace, PurchaseSequences, Examples]:
+    """Vocabularies, sorted purchase lines and training examples of ``history``."""
+    snapshots: list[tuple[Any, pl.DataFrame | None]] = []
+    if segments_at is not None and cfg.use_segments:
+        first = history.interactions["timestamp"].min()
+        dates = snapshot_dates(first, history.as_of, cfg.segment_snapshot_days)  # type: ignore[arg-type]
+        snapshots = [(d, segments_at(d)) for d in dates]
+    frames = [f for _, f in snapshots if f is not None]
+    if history.segments is not None:
+        frames.append(history.segments)
+    labels = pl.concat(frames, how="vertical_relaxed") if frames and cfg.use_segments else None
+    features = FeatureSpace.fit(cfg, history.item_map, history.items, history.interactions,
+                                labels)
+    sequences = PurchaseSequences.build(history.interactions, features.item_map)
+    examples = build_examples(sequences, features, history.segments, snapshots or None)
+    return features, sequences, examples
+
+
+def _loader(examples: Examples, batch_size: int, seed: int) -> DataLoader:
+    sampler = EpochBatches(len(examples), batch_size, seed)
+    return DataLoader(ExampleBatches(examples), batch_size=None, sampler=sampler, num_workers=0)
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*Total length of .* across ranks is zero.*")
+
+
+def train_two_tower(
+    cfg: ModelConfig,
+    trainer_cfg: TrainerConfig,
+    history: History,
+    validation: Period | None,
+    segments_at: SegmentsAt | None = None,
+    seed: int = 0,
+    checkpoint_dir: Path | None = None,
+    loggers: list[Logger] | None = None,
+    resume: bool = False,
+    max_epochs: int | None = None,
+    callbacks: Sequence[L.Callback] = (),
+) -> TrainingRun:
+    """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
+    best epoch's weights. ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any;
+    ``callbacks`` are added to the trainer's."""
+    started = time.perf_counter()
+    _quiet_lightning()
+    if trainer_cfg.num_threads:
+        torch.set_num_threads(trainer_cfg.num_threads)
+    L.seed_everything(seed, workers=True, verbose=False)
+    features, _, examples = prepare(cfg, history, segments_at)
+    counts = examples.target_counts(len(history.item_map) + 1)
+    task = TwoTowerTask(make_model(cfg, features), counts, examples.n_lines / len(examples), seed)
+    throughput = Throughput()
+    callbacks = [throughput, *callbacks]
+    validator = None
+    if validation is not None:
+        validator = RetrievalValidation(features, validation, trainer_cfg.validation_k)
+        callbacks.append(validator)
+        callbacks.append(EarlyStopping(validator.monitor, patience=trainer_cfg.patience,
+                                       mode="max", check_on_train_epoch_end=True))
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = ModelCheckpoint(
+            dirpath=checkpoint_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+            monitor=validator.monitor if validator else None, mode="max", save_top_k=1,
+            save_last=True, every_n_epochs=1, save_on_train_epoch_end=True,
+        )
+        callbacks.append(checkpoint)
+    if trainer_cfg.progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
+    trainer = L.Trainer(
+        accelerator=trainer_cfg.accelerator, devices=trainer_cfg.devices,
+        strategy=trainer_cfg.strategy, precision=trainer_cfg.precision,  # type: ignore[arg-type]
+        max_epochs=max_epochs or trainer_cfg.max_epochs, min_epochs=trainer_cfg.min_epochs,
+        logger=loggers or False, callbacks=callbacks, enable_checkpointing=checkpoint is not None,
+        enable_progress_bar=trainer_cfg.progress_bar, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
+        log_every_n_steps=trainer_cfg.log_every_n_steps, default_root_dir=checkpoint_dir,
+    )
+    last = checkpoint_dir / f"{LAST}.ckpt" if checkpoint_dir is not None else None
+    resuming = resume and last is not None and last.exists()
+    trainer.fit(task, train_dataloaders=_loader(examples, cfg.batch_size, seed),
+                ckpt_path=LAST if resuming else None)
+    best_epoch, best_score = trainer.current_epoch, float("nan")
+    if validator is not None:
+        if validator.best is not None and validator.best_state is not None and not resuming:
+            task.load_state_dict(validator.best_state)
+            best_epoch, best_score = int(validator.best["epoch"]), validator.best[validator.monitor]
+        elif checkpoint is not None and checkpoint.best_model_path:
+            # Resumed: the best epoch may predate this process, so read it back.
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+            task.load_state_dict(state["state_dict"])
+            best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
+    return TrainingRun(
+        model=task.model.cpu().eval(), features=features, epochs=trainer.current_epoch,
+        best_epoch=best_epoch, best_score=best_score, seconds=time.perf_counter() - started,
+        train_seconds=throughput.seconds, samples_per_second=throughput.samples_per_second,
+        n_examples=examples.n_lines, checkpoint_dir=checkpoint_dir,
+        epoch_metrics=validator.results if validator else [],
+    )

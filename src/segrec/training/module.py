@@ -1,0 +1,72 @@
+"""The Lightning task: the two-tower model, its loss, its optimiser and its randomness.
+
+Validation (Recall@20 over the whole catalog) is not a Lightning validation loop: it is
+computed by ``RetrievalValidation`` with the evaluation stage's own metric code, once per
+epoch, and logged as ``val/recall@20`` for early stopping and checkpointing.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from segrec.models.config import ModelConfig
+from segrec.models.loss import SampledSoftmax, full_softmax_loss
+from segrec.models.two_tower import TwoTower
+from segrec.training.examples import Batch
+from segrec.training.features import FeatureSpace
+
+
+class TwoTowerTask(L.LightningModule):
+    """Trains ``model`` on batches of ``Examples``.
+
+    ``target_counts`` (n_items,) feeds the logQ correction of the sampled loss and
+    ``lines_per_basket`` its expected number of in-batch candidates. Every step reseeds
+    torch from (seed, global step), so id dropout, dropout and negative sampling of a step
+    are the same whether the run was interrupted before it or not.
+    """
+
+    def __init__(
+        self, model: TwoTower, target_counts: Tensor, lines_per_basket: float = 1.0, seed: int = 0
+    ):
+        super().__init__()
+        self.model, self.cfg, self.seed = model, model.cfg, seed
+        self.loss_kind = self.cfg.loss_for(model.sizes.n_items - 1)
+        self.sampled = (
+            SampledSoftmax(target_counts, round(self.cfg.batch_size * lines_per_basket),
+                           self.cfg.n_negatives, self.cfg.negative_uniform_share)
+            if self.loss_kind == "sampled" else None
+        )
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        torch.manual_seed(self.seed * 1_000_003 + self.global_step)
+
+    def loss(self, batch: Batch) -> Tensor:
+        """Mean softmax loss of a batch of baskets; hides the customer id of ``id_dropout``
+        of them."""
+        customer = batch["customer"]
+        if self.training and self.cfg.id_dropout > 0:
+            keep = torch.rand(customer.shape, device=customer.device) >= self.cfg.id_dropout
+            customer = customer * keep
+        u = self.model.customer_vectors(customer, batch["segments"], batch["history"],
+                                        batch["numeric"])
+        targets, rows = batch["target"], batch["target_row"]
+        if self.sampled is not None:
+            return self.sampled(self.model, u, targets, rows)
+        return full_softmax_loss(self.model, u, targets, rows)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self.loss(batch)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=int(batch["target"].shape[0]))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr,
+                                 weight_decay=self.cfg.weight_decay)
+
+
+def make_model(cfg: ModelConfig, features: FeatureSpace) -> TwoTower:
+    """A fresh ``TwoTower`` sized for ``features``, its item attribute table filled in."""
+    return TwoTower(cfg, features.sizes(), torch.from_numpy(features.item_attributes))

@@ -1,0 +1,101 @@
+"""The two-tower model behind the scoring contract (``segrec.recommender``).
+
+``TwoTowerRecommender`` scores with a trained model: ``fit(history)`` does not train, it
+binds the history whose purchases and segment labels feed the customer tower (the
+evaluation calls it with the test period's history). ``TrainableTwoTower`` is the same
+contract for model registries that expect ``fit`` to train (``bench/quality.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from segrec.models.two_tower import TwoTower
+from segrec.recommender import NEVER, History
+from segrec.training.examples import Batch, customer_inputs
+from segrec.training.features import FeatureSpace
+from segrec.training.sequences import PurchaseSequences
+
+try:  # Python 3.11+
+    from typing import Self
+except ImportError:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self
+
+
+class TwoTowerRecommender:
+    """Scores customers as of ``history.as_of``: u(customer) · v(item) for every item.
+
+    Cold customers (no purchase in the history, id unknown to the model) are scored
+    natively from their segment labels, plus any recent purchases.
+    """
+
+    cold_start = "native"
+
+    def __init__(self, model: TwoTower, features: FeatureSpace, name: str = "two_tower"):
+        self.model, self.features, self.name = model, features, name
+        self._history: History | None = None
+
+    def fit(self, history: History, sequences: PurchaseSequences | None = None) -> Self:
+        """Bind ``history`` (no training); ``sequences`` may pass its prebuilt lines."""
+        self._history = history
+        self._sequences = sequences or PurchaseSequences.build(
+            history.interactions, self.features.item_map
+        )
+        self.refresh()
+        return self
+
+    def refresh(self) -> None:
+        """Recompute the item vectors (after the weights changed, e.g. during training)."""
+        history = self.history
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            vectors = self.model.item_vectors().float().cpu().numpy()
+            self.model.train(was_training)
+        # Score columns follow the history's catalog; items the model never saw get the
+        # unknown item's vector (a finite, low score).
+        columns = self.features.item_map.encode(history.item_map.ids)
+        self._item_vectors = np.ascontiguousarray(vectors[np.concatenate([[0], columns])].T)
+
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            raise RuntimeError(f"{self.name}: call fit(history) before score()")
+        return self._history
+
+    def inputs(self, customer_ids: pl.Series) -> Batch:
+        """Customer tower inputs of ``customer_ids`` as of the history's cutoff."""
+        h = self.history
+        return customer_inputs(self.features, self._sequences, customer_ids.cast(pl.Utf8),
+                               h.as_of, h.segments)
+
+    def customer_vectors(self, customer_ids: pl.Series) -> np.ndarray:
+        """(n, d) float32 customer vectors."""
+        batch = self.inputs(customer_ids)
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            u = self.model.customer_vectors(*(batch[k].to(device) for k in
+                                              ("customer", "segments", "history", "numeric")))
+            self.model.train(was_training)
+        return u.float().cpu().numpy()
+
+    def score(self, customer_ids: pl.Series) -> np.ndarray:
+        scores = self.customer_vectors(customer_ids) @ self._item_vectors
+        scores[:, 0] = NEVER
+        return scores.astype(np.float32, copy=False)
+
+    def save(self, directory: Path) -> None:
+        """Weights + hyper-parameters (``model/``) and vocabularies (``features/``)."""
+        self.model.save(directory / "model")
+        self.features.save(directory / "features")
+
+    @classmethod
+    def load(cls, directory: Path, name: str = "two_tower") -> TwoTowerRecommender:
+        return cls(TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features"),
+                   name)

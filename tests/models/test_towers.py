@@ -1,0 +1,133 @@
+"""Towers, pooling and losses on hand-made tensors: shapes, masking, unknown slots."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from segrec.models import ModelConfig, SampledSoftmax, TowerSizes, TwoTower, full_softmax_loss
+from segrec.models.towers import HistoryPooling
+
+SIZES = TowerSizes(n_customers=6, n_items=11, segment_sizes=[4, 3], attribute_sizes=[4, 5],
+                   n_numeric=4)
+CFG = ModelConfig(dim=8, hidden=16, segment_dim=4, history_len=5, dropout=0.0)
+
+
+def make(cfg: ModelConfig = CFG, seed: int = 0) -> TwoTower:
+    torch.manual_seed(seed)
+    attrs = torch.randint(1, 4, (SIZES.n_items, 2))
+    attrs[0] = 0
+    return TwoTower(cfg, SIZES, attrs).eval()
+
+
+def inputs(b: int = 3) -> tuple[torch.Tensor, ...]:
+    customer = torch.tensor([1, 0, 5][:b])
+    segments = torch.tensor([[1, 2], [0, 0], [3, 1]][:b])
+    history = torch.tensor([[3, 4, 0, 0, 0], [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]][:b])
+    numeric = torch.linspace(-1, 1, 4 * b).reshape(b, 4)
+    return customer, segments, history, numeric
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_shapes_and_unit_norm(pooling: str) -> None:
+    model = make(replace(CFG, pooling=pooling))
+    u = model.customer_vectors(*inputs())
+    v = model.item_vectors()
+    assert u.shape == (3, 8) and v.shape == (SIZES.n_items, 8)
+    assert torch.allclose(u.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.isfinite(u).all()
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_padding_is_masked(pooling: str) -> None:
+    pool = HistoryPooling(pooling, 4, 5)
+    emb = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True, True, False, False, False], [False] * 5])
+    out = pool(emb, mask)
+    emb2 = emb.clone()
+    emb2[0, 2:] = 100.0  # whatever sits in the padded slots must not matter
+    assert torch.allclose(pool(emb2, mask), out)
+    assert torch.equal(out[1], torch.zeros(4))  # no history: zeros, not NaN
+    if pooling == "mean":
+        assert torch.allclose(out[0], emb[0, :2].mean(0))
+
+
+def test_unknown_ids_and_labels_answer() -> None:
+    model = make()
+    _, segments, history, numeric = inputs()
+    far = torch.tensor([0, 0, 0]), torch.zeros_like(segments)
+    u = model.customer_vectors(*far, history, numeric)
+    assert torch.isfinite(u).all()
+
+
+def test_cold_customer_vector_depends_on_segments_and_history() -> None:
+    model = make()
+    unknown = torch.tensor([0, 0])
+    numeric = torch.zeros(2, 4)
+    same_hist = torch.tensor([[3, 0, 0, 0, 0], [3, 0, 0, 0, 0]])
+    u = model.customer_vectors(unknown, torch.tensor([[1, 1], [2, 1]]), same_hist, numeric)
+    assert not torch.allclose(u[0], u[1])
+    hist = torch.tensor([[3, 0, 0, 0, 0], [7, 8, 0, 0, 0]])
+    u = model.customer_vectors(unknown, torch.tensor([[1, 1], [1, 1]]), hist, numeric)
+    assert not torch.allclose(u[0], u[1])
+
+
+def test_switched_off_inputs_are_ignored() -> None:
+    model = make(replace(CFG, use_segments=False, use_history=False, use_numeric=False))
+    customer, segments, history, numeric = inputs()
+    a = model.customer_vectors(customer, segments, history, numeric)
+    b = model.customer_vectors(customer, segments * 0, history * 0, numeric * 0)
+    assert torch.equal(a, b)
+    assert not hasattr(model.customer_tower, "pooling")
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"model\.pooling"):
+        make(replace(CFG, pooling="max"))
+    with pytest.raises(ValueError, match="at least one"):
+        make(replace(CFG, use_ids=False, use_segments=False, use_history=False,
+                     use_numeric=False))
+
+
+def _fit_steps(model: TwoTower, loss_fn, steps: int = 40) -> tuple[float, float]:
+    """Planted task: basket b of customer c holds items c + 1 and c + 2; returns the
+    (first, last) loss."""
+    customer, segments, history, numeric = inputs()
+    targets = torch.cat([customer + 1, customer + 2])
+    rows = torch.arange(3).repeat(2)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        u = model.customer_vectors(customer, segments, history, numeric)
+        loss = loss_fn(model, u, targets, rows)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses[0], losses[-1]
+
+
+def test_full_softmax_loss_decreases() -> None:
+    first, last = _fit_steps(make(), full_softmax_loss)
+    assert last < 0.6 * first
+
+
+def test_sampled_softmax_loss_decreases_and_masks_hits() -> None:
+    freq = torch.arange(SIZES.n_items).float()
+    loss_fn = SampledSoftmax(freq, lines_per_batch=6, n_negatives=8)
+    first, last = _fit_steps(make(), loss_fn)
+    assert last < 0.6 * first
+    assert loss_fn.negative_p[0] == 0  # never samples the unknown item
+    assert (loss_fn.negative_p[1:] > 0).all()  # ... but every real one, bought or not
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = make()
+    model.save(tmp_path / "m")
+    again = TwoTower.load(tmp_path / "m")
+    assert torch.equal(again.customer_vectors(*inputs()), model.customer_vectors(*inputs()))
+    assert torch.equal(again.item_vectors(), model.item_vectors())

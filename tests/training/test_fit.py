@@ -1,0 +1,115 @@
+"""Training end to end on the small synthetic set: the contract, saving, resuming."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from segrec.recommender import check_scores
+from segrec.training.fit import fit_model
+from segrec.training.recommender import TwoTowerRecommender
+from tests.training.common import (
+    NO_LOGGER,
+    TINY_MODEL,
+    TINY_TRAINER,
+    periods,
+    run_training,
+    segments_at,
+    small_data,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("fit")
+    _, data, split = small_data(work)
+    result = fit_model(TINY_MODEL, TINY_TRAINER, NO_LOGGER, data, split, work / "run",
+                       segments_at(data), seed=3)
+    return work, data, split, result
+
+
+def test_fit_model_scores_every_customer_by_the_contract(fitted) -> None:
+    work, data, split, result = fitted
+    model = result.recommender
+    _, test = periods(data, split)
+    labels = test.labels.filter(pl.col("customer_status") == "cold")
+    cold = labels.unique("age_band", keep="first").sort("customer_id")["customer_id"].head(3)
+    ids = pl.concat([test.truth.customer_ids.head(5), cold, pl.Series(["nobody"])])
+    scores = model.score(ids)
+    check_scores(scores, ids.len(), test.history.n_columns, model.name)
+    assert np.isneginf(scores[:, 0]).all() and np.isfinite(scores[:, 1:]).all()
+    assert model.cold_start == "native"
+    # Cold customers get their own vectors (their segments differ), not one fallback row.
+    cold_vectors = model.customer_vectors(cold)
+    assert len(cold) == 3 and not np.allclose(cold_vectors[0], cold_vectors[1])
+    sel, refit = result.metrics["selection"], result.metrics["refit"]
+    assert refit["epochs"] == sel["best_epoch"] >= 1
+    assert sel["validation"]["val/recall@20"] > 0.1  # well above random on planted data
+    assert (work / "run" / "logs" / "csv" / "select" / "metrics.csv").exists()
+    assert (result.paths["checkpoints"] / "select" / "last.ckpt").exists()
+
+
+def test_saved_model_reloads_and_scores_the_same(fitted) -> None:
+    _, data, split, result = fitted
+    _, test = periods(data, split)
+    again = TwoTowerRecommender.load(result.paths["model"]).fit(test.history)
+    ids = test.truth.customer_ids.head(20)
+    assert np.array_equal(again.score(ids), result.recommender.score(ids))
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    straight = run_training(tmp_path / "a", max_epochs=3)
+    run_training(tmp_path / "b", max_epochs=2)
+    resumed = run_training(tmp_path / "b", max_epochs=3, resume=True)
+    assert [r["epoch"] for r in resumed.epoch_metrics] == [3]  # only the missing epoch ran
+    third = straight.epoch_metrics[2]
+    for key in ("val/recall@20", "val/ndcg@20", "val/new_recall@20"):
+        assert resumed.epoch_metrics[0][key] == pytest.approx(third[key], abs=1e-6)
+    assert resumed.best_epoch == straight.best_epoch
+
+
+@pytest.mark.slow
+def test_killed_run_resumes(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, str(REPO / "tests/training/killable_run.py"),
+                              str(tmp_path)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "mid_epoch").exists():
+            assert child.poll() is None, "the training child exited before epoch 2"
+            assert time.monotonic() < deadline, "the training child never reached epoch 2"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    assert (tmp_path / "ckpt" / "last.ckpt").exists()  # written at the end of epoch 1
+    resumed = run_training(tmp_path, max_epochs=3, resume=True)
+    assert [r["epoch"] for r in resumed.epoch_metrics] == [2, 3]
+    assert resumed.epochs == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_preset_trains(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    from segrec.training.loop import train_two_tower
+
+    gpu = replace(TINY_TRAINER, accelerator="gpu", precision="bf16-mixed", max_epochs=1)
+    run = train_two_tower(TINY_MODEL, gpu, validation.history, validation, segments_at(data))
+    assert run.epochs == 1 and run.best_score > 0
