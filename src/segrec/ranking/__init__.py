@@ -1,0 +1,24 @@
+"""History-aware re-ranking of candidates (torch-free: numpy, scipy, polars).
+
+``HistoryRanker`` is a ``Recommender``: candidates from the customer's own purchases,
+item-item neighbours, segment and overall best sellers and any retrieval models, scored by
+gradient-boosted trees evaluated in numpy. ``rank`` ranks one customer (the service);
+``score`` a block of them (evaluation, batch scoring); both run the same code.
+"""
+
+from segrec.ranking.candidates import DenseScores, SourceScores, SparseScores
+from segrec.ranking.config import RankingConfig, ranking_config
+from segrec.ranking.ranker import HistoryRanker
+from segrec.ranking.state import RankingState
+from segrec.ranking.trees import TreeEnsemble
+
+__all__ = [
+    "DenseScores",
+    "HistoryRanker",
+    "RankingConfig",
+    "RankingState",
+    "SourceScores",
+    "SparseScores",
+    "TreeEnsemble",
+    "ranking_config",
+]

@@ -1,0 +1,182 @@
+"""Features of (customer, item) candidate pairs, as one float32 matrix.
+
+The ranker is fitted on windows whose histories are shorter than the one it is applied to
+(and Ta-Feng's history is only four months), so raw counts would mean different things at
+fit and apply time. Features are therefore shares, rates per week, decayed counts (whose
+scale does not grow with history length), days, and ranks within the customer's
+candidates. Absent values are ``FAR`` (never) or 0, never NaN.
+
+Groups (names in ``feature_names``):
+- the pair: line and day shares of the customer's purchases, purchase days per week,
+  decayed counts (two half-lives) and share, rank among the customer's items, days since
+  the last purchase, mean repurchase interval and their ratio (due soon or overdue),
+  whether the item is new to the customer;
+- the customer: days since the last visit, visits per week, distinct items per visit;
+- the item: recent and overall sales share, trend, repeat-buyer rate, recent buyers'
+  share of active customers, days on sale;
+- item-item: affinity to the customer's history and its rank;
+- per segment family: the item's share within the customer's label and its lift;
+- per retrieval source: score, rank among the candidates, gap to the best candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from segrec.ranking.candidates import Block, SparseScores
+from segrec.ranking.state import RankingState
+from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS
+
+BASE_FEATURES = (
+    "own_line_share",
+    "own_day_share",
+    "own_days_per_week",
+    "own_decay_short",
+    "own_decay_long",
+    "own_decay_share",
+    "own_rank",
+    "days_since_item",
+    "item_interval",
+    "since_over_interval",
+    "is_new",
+    "cust_days_since",
+    "cust_days_per_week",
+    "cust_items_per_visit",
+    "item_recent_share",
+    "item_share",
+    "item_trend",
+    "item_repeat_rate",
+    "item_recent_buyers",
+    "item_age",
+    "nbr_score",
+    "nbr_rank",
+)
+
+# Per item attribute: the customer's line and decayed shares in the item's value (e.g.
+# category), and the item's share of that value's sales.
+ATTRIBUTE_FEATURES = ("attr_line_share", "attr_decay_share", "attr_item_share")
+
+
+def feature_names(
+    families: Sequence[str], sources: Sequence[str], attributes: Sequence[str] = ()
+) -> list[str]:
+    """The columns of ``pair_features``, in order."""
+    att = [f"{kind}:{a}" for a in attributes for kind in ATTRIBUTE_FEATURES]
+    seg = [f"{kind}:{f}" for f in families for kind in ("seg_share", "seg_lift")]
+    src = [f"{kind}:{s}" for s in sources for kind in ("src_score", "src_rank", "src_gap")]
+    return [*BASE_FEATURES, *att, *seg, *src]
+
+
+def names_for(state: RankingState, sources: Sequence[str]) -> list[str]:
+    """The feature names of ``pair_features`` on this state with these sources."""
+    return feature_names(state.families, sources, [a.name for a in state.attributes])
+
+
+def rank_within(block: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """1-based rank of each value among its block position's (largest first; ties by
+    order), for ``block`` sorted ascending. float32 (m,)."""
+    order = np.lexsort((-values, block))
+    sorted_block = block[order]
+    start = np.searchsorted(sorted_block, sorted_block)
+    out = np.empty(len(values), np.float32)
+    out[order] = np.arange(len(values)) - start + 1
+    return out
+
+
+def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value minus the largest of its block position's, for sorted ``block``."""
+    if len(values) == 0:
+        return values.astype(np.float32)
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+    best = np.maximum.reduceat(values, starts)
+    lengths = np.diff(np.r_[starts, len(values)])
+    return (values - np.repeat(best, lengths)).astype(np.float32)
+
+
+def _pair_columns(state: RankingState, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    """The pair table's columns at (row, item), with 0 / FAR where never bought."""
+    pos = state.pairs.lookup(rows, items)
+    found = pos >= 0
+    values = state.pairs.values[np.where(found, pos, 0)]
+    absent = {
+        "lines": 0.0, "days": 0.0, "last_age": FAR, "first_age": FAR, "decay_short": 0.0,
+        "decay_long": 0.0, "interval": FAR, "rank": FAR,
+    }
+    out = {
+        name: np.where(found, values[:, j], np.float32(absent[name])).astype(np.float32)
+        for j, name in enumerate(PAIR_COLUMNS)
+    }
+    out["found"] = found
+    return out
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray, default: float = 0.0) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), default).astype(np.float32)
+
+
+def pair_features(
+    state: RankingState,
+    block: Block,
+    neighbours: SparseScores,
+    b: np.ndarray,
+    items: np.ndarray,
+    sources: Sequence[str],
+) -> np.ndarray:
+    """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``)."""
+    rows = block.rows[b]
+    p = _pair_columns(state, rows, items)
+    cust = state.customer_stats[rows]
+    c = {name: cust[:, j] for j, name in enumerate(CUSTOMER_COLUMNS)}
+    it = state.item_stats[items]
+    i = {name: it[:, j] for j, name in enumerate(ITEM_COLUMNS)}
+    totals = state.item_stats.sum(axis=0)
+    weeks = np.maximum(np.where(c["first_age"] < FAR, c["first_age"], 0.0) / 7.0, 1.0)
+    item_share = _safe_div(i["lines"], np.float32(totals[ITEM_COLUMNS.index("lines")]))
+    recent_share = _safe_div(
+        i["recent_lines"], np.float32(totals[ITEM_COLUMNS.index("recent_lines")])
+    )
+    nbr = neighbours.at(b, items)
+    columns = [
+        _safe_div(p["lines"], c["lines"]),
+        _safe_div(p["days"], c["days"]),
+        (p["days"] / weeks).astype(np.float32),
+        p["decay_short"],
+        p["decay_long"],
+        _safe_div(p["decay_long"], c["decay_long"]),
+        p["rank"],
+        p["last_age"],
+        p["interval"],
+        np.where(p["interval"] < FAR, _safe_div(p["last_age"], p["interval"]), -1.0),
+        (~p["found"]).astype(np.float32),
+        c["last_age"],
+        (c["days"] / weeks).astype(np.float32),
+        _safe_div(c["items"], c["days"]),
+        recent_share,
+        item_share,
+        _safe_div(recent_share, item_share),
+        _safe_div(i["repeat_buyers"], i["buyers"]),
+        _safe_div(i["recent_buyers"], np.float32(state.recent_customers)),
+        np.minimum(i["first_age"], FAR),
+        nbr,
+        rank_within(b, nbr),
+    ]
+    for att in state.attributes:
+        value = att.codes[items]
+        pos = att.customers.lookup(rows, value)
+        found = (pos >= 0) & (value > 0)
+        own = att.customers.values[np.where(found, pos, 0)] * found[:, None]
+        columns += [
+            _safe_div(own[:, 0], c["lines"]),
+            _safe_div(own[:, 1], c["decay_long"]),
+            _safe_div(i["lines"], att.value_lines[value]) * (value > 0),
+        ]
+    for j, seg in enumerate(state.segments):
+        share = seg.share[block.labels[b, j], items]
+        columns += [share, _safe_div(share, state.global_share[items], 1.0)]
+    for name in sources:
+        score = block.sources[name].at(b, items)
+        columns += [score, rank_within(b, score), gap_to_best(b, score)]
+    return np.column_stack(columns).astype(np.float32, copy=False)

@@ -1,0 +1,222 @@
+"""``HistoryRanker``: candidates from history, segments and retrieval, re-ranked by trees.
+
+The one ranking function: evaluation and batch scoring call ``score`` (the Recommender
+contract), the service calls ``rank`` for one customer; both go through ``rank_block``.
+
+Why gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``, log-loss):
+the signals interact in ways a linear model cannot express (a repurchase interval matters
+only for items bought at least twice; popularity matters for new items, the customer's own
+share for repeats), trees need no feature scaling across windows of different lengths, and
+a few hundred shallow trees evaluate in numpy in well under a millisecond
+(``segrec.ranking.trees``). A pointwise log-loss gives calibrated purchase probabilities,
+so one score ranks repeat and new items against each other; scikit-learn is already a
+training dependency, whereas LightGBM's lambdarank would add one for a gain we did not
+measure to be worth it (see the report in ``bench/ranking.py``).
+
+Scores: a candidate gets ``OFFSET + log-odds`` (log-odds clipped to ±``CLIP``), every
+other catalog item its overall recent popularity scaled into [0, 1): all candidates rank
+above all non-candidates, and the ranking stays full-catalog and finite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from segrec.ranking.candidates import Block, SourceScores
+from segrec.ranking.config import RankingConfig, ranking_config
+from segrec.ranking.features import names_for
+from segrec.ranking.state import RankingState, history_before
+from segrec.ranking.stats import ITEM_COLUMNS
+from segrec.ranking.training import (
+    SegmentsAt,
+    SourceFactory,
+    block_features,
+    make_block,
+    training_set,
+)
+from segrec.ranking.trees import TreeEnsemble
+from segrec.recommender import NEVER, History, Recommender, chunk_size_for, iter_chunks
+
+OFFSET = np.float32(100.0)
+CLIP = 50.0
+
+
+class HistoryRanker:
+    """Re-ranks candidates of the customer's history, segments and retrieval sources.
+
+    ``sources``: retrieval models by name (the keys of ``cfg.candidates.sources``), each
+    a factory returning an unfitted ``Recommender``; ``fit`` fits one per training window
+    and one on the full history. A model whose fit is expensive (the two-tower model) can
+    be given as a factory whose ``fit`` only binds a history to already trained weights.
+    ``segments_at(date)``: segment labels as of a date, for the training windows; without
+    it the history's own labels are used, which is right only for families that do not
+    change with behaviour (attributes).
+    """
+
+    def __init__(
+        self,
+        cfg: RankingConfig,
+        sources: Mapping[str, SourceFactory] | None = None,
+        segments_at: SegmentsAt | None = None,
+        name: str = "ranker",
+    ) -> None:
+        sources = dict(sources or {})
+        missing = sorted(set(cfg.candidates.sources) - set(sources))
+        if missing:
+            raise ValueError(f"ranking.candidates.sources: no model given for {missing}")
+        self.cfg = cfg
+        self.sources = {k: sources[k] for k in cfg.candidates.sources}
+        self.segments_at = segments_at
+        self.name = name
+        self.cold_start = "native (segment and overall best sellers, retrieval sources)"
+        self.model: TreeEnsemble | None = None
+        self.state: RankingState | None = None
+        self.models: dict[str, Recommender] = {}
+        self._segments: pl.DataFrame | None = None
+
+    def fit(self, history: History) -> HistoryRanker:
+        """Fit the trees on the training windows, then build the state on all the history.
+
+        Purchases at or after ``history.as_of`` are ignored, whoever built the history.
+        """
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
+
+        history = history_before(history, history.as_of, history.segments)
+        data = training_set(history, self.cfg, self.sources, self.segments_at)
+        m = self.cfg.model
+        clf = HistGradientBoostingClassifier(
+            max_iter=m.max_iter,
+            learning_rate=m.learning_rate,
+            max_depth=m.max_depth,
+            max_leaf_nodes=m.max_leaf_nodes,
+            min_samples_leaf=m.min_samples_leaf,
+            l2_regularization=m.l2_regularization,
+            early_stopping=False,
+            random_state=self.cfg.seed,
+        )
+        with threadpool_limits(m.n_threads):
+            clf.fit(data.x, data.y, sample_weight=data.w)
+        self.state = RankingState.build(history, self.cfg)
+        names = names_for(self.state, list(self.cfg.candidates.sources))
+        self.model = TreeEnsemble.from_sklearn(clf, names)
+        self.models = {name: make().fit(history) for name, make in self.sources.items()}
+        self._segments = history.segments
+        self.training_rows = len(data.y)
+        return self
+
+    @property
+    def fitted(self) -> tuple[RankingState, TreeEnsemble]:
+        if self.state is None or self.model is None:
+            raise RuntimeError(f"{self.name}: call fit(history) before score()")
+        return self.state, self.model
+
+    def score(self, customer_ids: pl.Series) -> np.ndarray:
+        """Full-catalog scores (n, n_columns) float32, following the Recommender contract."""
+        state, _ = self.fitted
+        customer_ids = customer_ids.cast(pl.Utf8)
+        out = np.empty((customer_ids.len(), state.n_columns), np.float32)
+        out[:] = self.filler()
+        start = 0
+        for chunk in iter_chunks(customer_ids, chunk_size_for(state.n_columns, 64.0)):
+            block = make_block(state, self.models, chunk, self._segments)
+            b, items, scores = self.rank_block(block)
+            out[start + b, items] = scores
+            start += chunk.len()
+        out[:, 0] = NEVER
+        return out
+
+    def filler(self) -> np.ndarray:
+        """Scores of non-candidates: recent popularity in [0, 1), float32 (n_columns,)."""
+        state, _ = self.fitted
+        recent = state.item_stats[:, ITEM_COLUMNS.index("recent_lines")].astype(np.float64)
+        top = recent.max() if recent.size else 0.0
+        out = (0.999 * recent / top if top > 0 else np.zeros_like(recent)).astype(np.float32)
+        out[0] = NEVER
+        return out
+
+    def rank_block(self, block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates of a block with their scores: (block position, item, float32 score)."""
+        state, model = self.fitted
+        b, items, x = block_features(state, block, self.cfg)
+        raw = np.clip(model.predict_raw(x), -CLIP, CLIP)
+        return b, items, (OFFSET + raw).astype(np.float32)
+
+    def rank(
+        self,
+        customer_id: str,
+        sources: Mapping[str, SourceScores],
+        labels: Mapping[str, str] | None = None,
+        k: int = 20,
+        exclude: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (items, scores) of one customer, best first: what the service calls.
+
+        ``sources``: each retrieval source's scores for this one customer (block of 1);
+        ``labels``: the customer's segment label per family (unknown where absent);
+        ``exclude``: item columns never to return (e.g. already purchased).
+        """
+        state, _ = self.fitted
+        row = state.customer_rows(pl.Series([customer_id]))
+        label_index = np.zeros((1, len(state.segments)), np.int64)
+        for j, seg in enumerate(state.segments):
+            value = (labels or {}).get(seg.family)
+            label_index[0, j] = seg.encode(pl.Series([value], dtype=pl.Utf8))[0]
+        _, items, scores = self.rank_block(Block(row, label_index, sources))
+        if exclude is not None and len(exclude):
+            keep = ~np.isin(items, exclude)
+            items, scores = items[keep], scores[keep]
+        order = np.lexsort((items, -scores))[:k]
+        return items[order], scores[order]
+
+    def importances(self) -> dict[str, float]:
+        """Share of the trees' splits on each feature, largest first."""
+        _, model = self.fitted
+        return dict(sorted(model.importances().items(), key=lambda kv: -kv[1]))
+
+    def save(self, directory: Path) -> None:
+        """The trees, the state and the config; retrieval sources are the bundle's business."""
+        state, model = self.fitted
+        directory.mkdir(parents=True, exist_ok=True)
+        model.save(directory / "trees.npz")
+        state.save(directory)
+        meta: dict[str, Any] = {"name": self.name, "config": asdict(self.cfg)}
+        (directory / "ranker.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path,
+        models: Mapping[str, Recommender] | None = None,
+        segments: pl.DataFrame | None = None,
+    ) -> HistoryRanker:
+        """A fitted ranker from ``save``'s directory (numpy, scipy and polars only).
+
+        ``models``: the fitted retrieval sources by name, needed by ``score`` (``rank``
+        takes their scores directly); ``segments``: labels of the customers to score.
+        """
+        meta = json.loads((directory / "ranker.json").read_text())
+        cfg = ranking_config(meta["config"])
+        out = cls(cfg, {name: _unavailable(name) for name in cfg.candidates.sources},
+                  name=meta["name"])
+        out.model = TreeEnsemble.load(directory / "trees.npz")
+        out.state = RankingState.load(directory)
+        out.models = dict(models or {})
+        out._segments = segments
+        return out
+
+
+def _unavailable(name: str) -> SourceFactory:
+    """A factory for a loaded ranker's sources: refitting needs the real models."""
+
+    def make() -> Recommender:
+        raise RuntimeError(f"a loaded ranker cannot refit its source {name!r}; fit a new one")
+
+    return make

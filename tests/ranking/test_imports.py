@@ -1,0 +1,32 @@
+"""segrec.ranking stays light: no torch, Lightning, Hydra (nor scikit-learn) when ranking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ranking.toy import habits, small_config
+
+CHECK = """
+import sys
+from pathlib import Path
+import polars as pl
+from segrec.ranking import HistoryRanker
+ranker = HistoryRanker.load(Path(sys.argv[1]))
+ranker.rank("c000", {}, labels={"taste": "A"}, k=5)
+ranker.score(pl.Series(["c000", "nobody"]))
+heavy = [m for m in ("torch", "lightning", "hydra", "omegaconf", "sklearn") if m in sys.modules]
+print(",".join(heavy))
+"""
+
+
+def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
+    from segrec.ranking import HistoryRanker
+
+    HistoryRanker(small_config()).fit(habits(n_customers=60)).save(tmp_path / "ranker")
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(tmp_path / "ranker")],
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
