@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from segrec.baselines.config import BaselinesConfig
 from segrec.data.config import DataConfig
+from segrec.evaluation.config import EvaluationConfig
+from segrec.export.config import ExportConfig
+from segrec.models.config import ModelConfig
+from segrec.segments.config import SegmentsConfig
 from segrec.synthetic import SyntheticConfig
+from segrec.training.config import LoggerConfig, TrainerConfig
 
 
 @dataclass
@@ -36,6 +42,15 @@ class Config:
 
     data: DataPreset = field(default_factory=DataPreset)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # Continue a killed run from its checkpoints (run it with the same hydra.run.dir).
+    resume: bool = False
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     seed: int = 42
 
 
