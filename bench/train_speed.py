@@ -62,28 +62,58 @@ def main() -> None:
     best = next(r for r in run.epoch_metrics if r["epoch"] == run.best_epoch)
     stop = run.epoch_metrics[-1]["elapsed_seconds"]
     rows = [
-        ["implicit ALS", f"{als_seconds:.1f}", f"{als_seconds:.1f}", "1.0x", "-", "-",
-         f"{als_recall:.4f}", f"{als_ndcg:.4f}"],
-        [cfg.model.name, f"{best['elapsed_seconds']:.1f}", f"{stop:.1f}",
-         f"{best['elapsed_seconds'] / als_seconds:.1f}x", f"{run.best_epoch}/{run.epochs}",
-         f"{run.samples_per_second:,.0f}", f"{best['val/recall@20']:.4f}",
-         f"{best['val/ndcg@20']:.4f}"],
+        [
+            "implicit ALS",
+            f"{als_seconds:.1f}",
+            f"{als_seconds:.1f}",
+            "1.0x",
+            "-",
+            "-",
+            f"{als_recall:.4f}",
+            f"{als_ndcg:.4f}",
+        ],
+        [
+            cfg.model.name,
+            f"{best['elapsed_seconds']:.1f}",
+            f"{stop:.1f}",
+            f"{best['elapsed_seconds'] / als_seconds:.1f}x",
+            f"{run.best_epoch}/{run.epochs}",
+            f"{run.samples_per_second:,.0f}",
+            f"{best['val/recall@20']:.4f}",
+            f"{best['val/ndcg@20']:.4f}",
+        ],
     ]
     n_lines = history.interactions.height
-    text = "\n\n".join([
-        "# Training speed (bench/train_speed.py)",
-        f"Machine: {machine()}; torch threads: {args.threads}.",
-        f"Data: {args.dataset} train period, {n_lines:,} purchase lines, "
-        f"{history.interactions['customer_id'].n_unique():,} customers, "
-        f"{len(history.item_map):,} items; validation: {validation.truth.customer_ids.len():,} "
-        f"customers. Model: dim={cfg.model.dim}, L={cfg.model.history_len}, "
-        f"batch={cfg.model.batch_size} baskets, loss={cfg.model.loss_for(len(history.item_map))}.",
-        markdown(["model", "s to best epoch", "s to stop", "best / ALS", "best/epochs",
-                  "lines/s", "val R@20", "val N@20"], rows),
-        "Per epoch: " + ", ".join(
-            f"{r['epoch']}: {r['elapsed_seconds']:.0f} s, R@20 {r['val/recall@20']:.4f}"
-            for r in run.epoch_metrics),
-    ])
+    loss = cfg.model.loss_for(len(history.item_map))
+    text = "\n\n".join(
+        [
+            "# Training speed (bench/train_speed.py)",
+            f"Machine: {machine()}; torch threads: {args.threads}.",
+            f"Data: {args.dataset} train period, {n_lines:,} purchase lines, "
+            f"{history.interactions['customer_id'].n_unique():,} customers, "
+            f"{len(history.item_map):,} items; validation: {validation.truth.customer_ids.len():,} "
+            f"customers. Model: dim={cfg.model.dim}, L={cfg.model.history_len}, "
+            f"batch={cfg.model.batch_size} baskets, loss={loss}.",
+            markdown(
+                [
+                    "model",
+                    "s to best epoch",
+                    "s to stop",
+                    "best / ALS",
+                    "best/epochs",
+                    "lines/s",
+                    "val R@20",
+                    "val N@20",
+                ],
+                rows,
+            ),
+            "Per epoch: "
+            + ", ".join(
+                f"{r['epoch']}: {r['elapsed_seconds']:.0f} s, R@20 {r['val/recall@20']:.4f}"
+                for r in run.epoch_metrics
+            ),
+        ]
+    )
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

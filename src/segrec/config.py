@@ -14,6 +14,7 @@ from segrec.data.config import DataConfig
 from segrec.evaluation.config import EvaluationConfig
 from segrec.export.config import ExportConfig
 from segrec.models.config import ModelConfig
+from segrec.ranking.config import RankingConfig
 from segrec.segments.config import SegmentsConfig
 from segrec.synthetic import SyntheticConfig
 from segrec.training.config import LoggerConfig, TrainerConfig
@@ -48,6 +49,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
     # Continue a killed run from its checkpoints (run it with the same hydra.run.dir).
     resume: bool = False
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)

@@ -11,8 +11,9 @@ import torch
 from segrec.models import ModelConfig, SampledSoftmax, TowerSizes, TwoTower, full_softmax_loss
 from segrec.models.towers import HistoryPooling
 
-SIZES = TowerSizes(n_customers=6, n_items=11, segment_sizes=[4, 3], attribute_sizes=[4, 5],
-                   n_numeric=4)
+SIZES = TowerSizes(
+    n_customers=6, n_items=11, segment_sizes=[4, 3], attribute_sizes=[4, 5], n_numeric=4
+)
 CFG = ModelConfig(dim=8, hidden=16, segment_dim=4, history_len=5, dropout=0.0)
 
 
@@ -88,8 +89,7 @@ def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match=r"model\.pooling"):
         make(replace(CFG, pooling="max"))
     with pytest.raises(ValueError, match="at least one"):
-        make(replace(CFG, use_ids=False, use_segments=False, use_history=False,
-                     use_numeric=False))
+        make(replace(CFG, use_ids=False, use_segments=False, use_history=False, use_numeric=False))
 
 
 def _fit_steps(model: TwoTower, loss_fn, steps: int = 40) -> tuple[float, float]:

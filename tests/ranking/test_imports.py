@@ -27,6 +27,8 @@ def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
     HistoryRanker(small_config()).fit(habits(n_customers=60)).save(tmp_path / "ranker")
     out = subprocess.run(
         [sys.executable, "-c", CHECK, str(tmp_path / "ranker")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"

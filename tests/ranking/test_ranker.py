@@ -35,10 +35,16 @@ def with_rows(hist: History, rows: pl.DataFrame) -> History:
     return History(frame, hist.as_of, hist.customers, hist.items, hist.item_map, hist.segments)
 
 
-def purchase(hist: History, customer: str, item: str, when) -> pl.DataFrame:  # noqa: ANN001
+def purchase(hist: History, customer: str, item: str, when) -> pl.DataFrame:
     return pl.DataFrame(
-        {"customer_id": [customer], "item_id": [item], "timestamp": [when],
-         "quantity": [1.0], "revenue": [1.0], "basket_id": [f"{customer}-planted"]},
+        {
+            "customer_id": [customer],
+            "item_id": [item],
+            "timestamp": [when],
+            "quantity": [1.0],
+            "revenue": [1.0],
+            "basket_id": [f"{customer}-planted"],
+        },
         schema_overrides={"timestamp": pl.Datetime("us")},
     )
 
@@ -52,7 +58,9 @@ def test_scores_follow_the_contract(ranker: HistoryRanker, hist: History) -> Non
     assert ((scores[:, 1:] >= 1.0).sum(axis=1) >= 5).all()
 
 
-def test_the_ranker_recommends_the_customers_own_habits(ranker: HistoryRanker, hist: History) -> None:
+def test_the_ranker_recommends_the_customers_own_habits(
+    ranker: HistoryRanker, hist: History
+) -> None:
     items, _ = top_k(ranker.score(pl.Series(["c000"])), 3)
     bought = set(hist.purchased(pl.Series(["c000"])).indices)
     assert set(items[0]) <= bought
@@ -95,8 +103,9 @@ def test_rank_one_customer_agrees_with_score(ranker: HistoryRanker) -> None:
     assert not set(rest) & set(bought)
 
 
-def test_save_and_load_give_the_same_ranking(ranker: HistoryRanker, hist: History,
-                                             tmp_path: Path) -> None:
+def test_save_and_load_give_the_same_ranking(
+    ranker: HistoryRanker, hist: History, tmp_path: Path
+) -> None:
     ranker.save(tmp_path / "ranker")
     loaded = HistoryRanker.load(tmp_path / "ranker", segments=hist.segments)
     np.testing.assert_array_equal(loaded.score(CUSTOMERS), ranker.score(CUSTOMERS))

@@ -18,8 +18,15 @@ from tests.evaluation.toy import history
 
 ITEMS = ["a", "b", "c", "d"]
 # x buys a every 10 days (30, 20, 10 days ago), b once 14 days ago; y buys c and a today-1.
-ROWS = [("x", "a", 30), ("x", "a", 20), ("x", "a", 10), ("x", "b", 14),
-        ("y", "c", 1), ("y", "a", 1), ("y", "c", 29)]
+ROWS = [
+    ("x", "a", 30),
+    ("x", "a", 20),
+    ("x", "a", 10),
+    ("x", "b", 14),
+    ("y", "c", 1),
+    ("y", "a", 1),
+    ("y", "c", 29),
+]
 SEGMENTS = {"age": {"x": "young", "y": "old", "z": "old"}}
 CATS = ["dairy", "dairy", "fruit", None]
 
@@ -44,8 +51,11 @@ def features_of(cfg: RankingConfig, customer: str, items: list[str], **sources) 
     hist = toy()
     state = RankingState.build(hist, cfg)
     ids = pl.Series([customer])
-    block = Block(state.customer_rows(ids), state.segment_index(hist.segments, ids),
-                  {k: DenseScores(v) for k, v in sources.items()})
+    block = Block(
+        state.customer_rows(ids),
+        state.segment_index(hist.segments, ids),
+        {k: DenseScores(v) for k, v in sources.items()},
+    )
     cols = hist.item_map.encode(items)
     b = np.zeros(len(cols), np.int64)
     x = pair_features(state, block, neighbour_scores(state, block.rows), b, cols, list(sources))

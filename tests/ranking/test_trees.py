@@ -18,21 +18,22 @@ def fitted() -> tuple[HistGradientBoostingClassifier, np.ndarray]:
     x = rng.normal(size=(3000, 5)).astype(np.float32)
     x[rng.random(x.shape) < 0.1] = np.nan  # missing values take a learned side
     y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) * x[:, 2] > 0.3).astype(int)
-    model = HistGradientBoostingClassifier(max_iter=30, max_depth=5, early_stopping=False,
-                                           random_state=0)
+    model = HistGradientBoostingClassifier(
+        max_iter=30, max_depth=5, early_stopping=False, random_state=0
+    )
     with threadpool_limits(1):  # OpenMP threads crawl on a busy shared machine
         model.fit(x, y)
     return model, x
 
 
-def test_scores_equal_scikit_learns(fitted) -> None:  # noqa: ANN001
+def test_scores_equal_scikit_learns(fitted) -> None:
     model, x = fitted
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
     np.testing.assert_allclose(trees.predict_raw(x), model.decision_function(x), atol=1e-9)
     assert trees.predict_raw(x[:0]).shape == (0,)
 
 
-def test_thresholds_hold_at_their_exact_value(fitted) -> None:  # noqa: ANN001
+def test_thresholds_hold_at_their_exact_value(fitted) -> None:
     """float32 inputs on either side of every threshold go where scikit-learn sends them."""
     model, _ = fitted
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
@@ -42,7 +43,7 @@ def test_thresholds_hold_at_their_exact_value(fitted) -> None:  # noqa: ANN001
     np.testing.assert_allclose(trees.predict_raw(x), model.decision_function(x), atol=1e-9)
 
 
-def test_save_and_load_round_trip_without_pickle(fitted, tmp_path: Path) -> None:  # noqa: ANN001
+def test_save_and_load_round_trip_without_pickle(fitted, tmp_path: Path) -> None:
     model, x = fitted
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
     trees.save(tmp_path / "trees.npz")
@@ -51,7 +52,7 @@ def test_save_and_load_round_trip_without_pickle(fitted, tmp_path: Path) -> None
     assert loaded.features == trees.features and loaded.depth == trees.depth
 
 
-def test_wrong_width_is_refused(fitted) -> None:  # noqa: ANN001
+def test_wrong_width_is_refused(fitted) -> None:
     model, x = fitted
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
     with pytest.raises(ValueError, match=r"expected \(n, 5\) features, got \(3000, 4\)"):

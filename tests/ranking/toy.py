@@ -30,7 +30,9 @@ def habits(n_customers: int = 120, days: int = 90, seed: int = 0) -> History:
             for day in range(int(rng.integers(1, every + 1)), days, every):
                 rows.append((name, ITEMS[item], day))
         for _ in range(4):
-            rows.append((name, ITEMS[int(rng.integers(15)) + 15 * block], int(rng.integers(1, days))))
+            rows.append(
+                (name, ITEMS[int(rng.integers(15)) + 15 * block], int(rng.integers(1, days)))
+            )
     labels["newcomer"] = "B"
     hist = history(rows, ITEMS, {"taste": labels})
     categories = pl.DataFrame({"item_id": ITEMS, "category": [f"k{j // 5}" for j in range(30)]})

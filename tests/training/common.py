@@ -16,8 +16,9 @@ from segrec.training.config import LoggerConfig, TrainerConfig
 from segrec.training.loop import TrainingRun, train_two_tower
 from tests.helpers import SMALL, compose_config
 
-TINY_MODEL = ModelConfig(dim=16, hidden=32, segment_dim=4, history_len=5, batch_size=64,
-                         segment_snapshot_days=30)
+TINY_MODEL = ModelConfig(
+    dim=16, hidden=32, segment_dim=4, history_len=5, batch_size=64, segment_snapshot_days=30
+)
 TINY_TRAINER = TrainerConfig(max_epochs=2, patience=5, progress_bar=False, num_threads=1)
 NO_LOGGER = LoggerConfig(csv=True, tensorboard=False)
 
@@ -42,6 +43,15 @@ def run_training(
     """Train on the small set's train period with checkpoints in ``work/ckpt``."""
     _, data, split = small_data(work)
     validation, _ = periods(data, split)
-    return train_two_tower(TINY_MODEL, TINY_TRAINER, validation.history, validation,
-                           segments_at(data), seed=7, checkpoint_dir=work / "ckpt",
-                           resume=resume, max_epochs=max_epochs, callbacks=callbacks)
+    return train_two_tower(
+        TINY_MODEL,
+        TINY_TRAINER,
+        validation.history,
+        validation,
+        segments_at(data),
+        seed=7,
+        checkpoint_dir=work / "ckpt",
+        resume=resume,
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+    )

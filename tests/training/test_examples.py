@@ -22,19 +22,28 @@ def history() -> pl.DataFrame:
     """c1: basket b1 (i1, i2, i1 again) on day 1, b2 (i3) on day 3, b3 (i2, i4) on day 6;
     c2: one basket (i4) on day 2; a line on an item outside the catalog (x)."""
     rows = [
-        ("c1", "i1", D(2024, 1, 1), "b1"), ("c1", "i2", D(2024, 1, 1), "b1"),
-        ("c1", "i1", D(2024, 1, 1, 0, 5), "b1"), ("c1", "i3", D(2024, 1, 3), "b2"),
-        ("c1", "i4", D(2024, 1, 6), "b3"), ("c1", "i2", D(2024, 1, 6), "b3"),
-        ("c2", "i4", D(2024, 1, 2), "b4"), ("c2", "x", D(2024, 1, 2), "b4"),
+        ("c1", "i1", D(2024, 1, 1), "b1"),
+        ("c1", "i2", D(2024, 1, 1), "b1"),
+        ("c1", "i1", D(2024, 1, 1, 0, 5), "b1"),
+        ("c1", "i3", D(2024, 1, 3), "b2"),
+        ("c1", "i4", D(2024, 1, 6), "b3"),
+        ("c1", "i2", D(2024, 1, 6), "b3"),
+        ("c2", "i4", D(2024, 1, 2), "b4"),
+        ("c2", "x", D(2024, 1, 2), "b4"),
     ]
-    frame = pl.DataFrame(rows, schema=["customer_id", "item_id", "timestamp", "basket_id"],
-                         orient="row")
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "item_id", "timestamp", "basket_id"], orient="row"
+    )
     return frame.with_columns(quantity=pl.lit(1.0), revenue=pl.lit(2.0))
 
 
-ITEMS = pl.DataFrame({"item_id": ["i1", "i2", "i3", "i4", "i5"],
-                      "category": ["a", "a", "b", "b", None],
-                      "price": [1.0, 2.0, 3.0, 4.0, None]})
+ITEMS = pl.DataFrame(
+    {
+        "item_id": ["i1", "i2", "i3", "i4", "i5"],
+        "category": ["a", "a", "b", "b", None],
+        "price": [1.0, 2.0, 3.0, 4.0, None],
+    }
+)
 CATALOG = IdMap.from_values(ITEMS["item_id"])
 CFG = ModelConfig(history_len=3, price_bands=2)
 
@@ -64,8 +73,10 @@ def test_examples_see_only_earlier_baskets() -> None:
     assert batch["target"].tolist() == [i["i1"], i["i2"], i["i3"], i["i2"], i["i4"], i["i4"]]
     assert batch["target_row"].tolist() == [0, 0, 1, 2, 2, 3]
     # numeric: log lines, log baskets, log days since the previous basket, has history
-    assert torch.allclose(batch["numeric"][2], torch.tensor(
-        [np.log1p(3), np.log1p(2), np.log1p(3.0), 1.0], dtype=torch.float32))
+    assert torch.allclose(
+        batch["numeric"][2],
+        torch.tensor([np.log1p(3), np.log1p(2), np.log1p(3.0), 1.0], dtype=torch.float32),
+    )
     assert batch["numeric"][3].tolist() == [0.0, 0.0, 0.0, 0.0]
 
 
@@ -76,8 +87,13 @@ def test_gather_history_truncates_to_the_last_lines() -> None:
 
 
 def test_customer_inputs_as_of_and_cold_customers() -> None:
-    labels = pl.DataFrame({"customer_id": ["c1", "c2", "new"], "age": ["young", "old", "old"],
-                           "rfm": ["R1", "unknown", "never"]})
+    labels = pl.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "new"],
+            "age": ["young", "old", "old"],
+            "rfm": ["R1", "unknown", "never"],
+        }
+    )
     feats = features(labels)
     seq = PurchaseSequences.build(history(), CATALOG)
     out = customer_inputs(feats, seq, pl.Series(["c1", "new", "c2"]), D(2024, 1, 8), labels)
@@ -111,8 +127,10 @@ def test_snapshots_give_each_basket_the_labels_before_it() -> None:
     seq = PurchaseSequences.build(history(), CATALOG)
     dates = snapshot_dates(D(2024, 1, 1, 9), D(2024, 1, 7), 3)
     assert dates == [D(2024, 1, 2), D(2024, 1, 5)]
-    snaps = [(d, pl.DataFrame({"customer_id": ["c1", "c2"], "rfm": [f"s{k}", f"s{k}"]}))
-             for k, d in enumerate(dates)]
+    snaps = [
+        (d, pl.DataFrame({"customer_id": ["c1", "c2"], "rfm": [f"s{k}", f"s{k}"]}))
+        for k, d in enumerate(dates)
+    ]
     labels = pl.concat([f for _, f in snaps])
     ex = build_examples(seq, features(labels), None, snaps)
     vocab = features(labels).segments["rfm"]

@@ -35,8 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 def fitted(tmp_path_factory: pytest.TempPathFactory):
     work = tmp_path_factory.mktemp("fit")
     _, data, split = small_data(work)
-    result = fit_model(TINY_MODEL, TINY_TRAINER, NO_LOGGER, data, split, work / "run",
-                       segments_at(data), seed=3)
+    result = fit_model(
+        TINY_MODEL, TINY_TRAINER, NO_LOGGER, data, split, work / "run", segments_at(data), seed=3
+    )
     return work, data, split, result
 
 
@@ -83,8 +84,11 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_killed_run_resumes(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, str(REPO / "tests/training/killable_run.py"),
-                              str(tmp_path)], cwd=REPO, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(REPO / "tests/training/killable_run.py"), str(tmp_path)],
+        cwd=REPO,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "mid_epoch").exists():

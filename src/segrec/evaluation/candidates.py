@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 SOURCES: dict[str, str] = {
     "baselines": "segrec.baselines.candidates:baseline_candidates",
+    "two_tower": "segrec.training.candidates:two_tower_candidates",
+    "ranking": "segrec.ranking.evaluation:ranking_candidates",
 }
 
 

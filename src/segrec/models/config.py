@@ -64,8 +64,9 @@ class ModelConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"model.loss: {self.loss!r}, expected one of {LOSSES}")
         if not (self.use_ids or self.use_segments or self.use_history or self.use_numeric):
-            raise ValueError("model: at least one of use_ids/use_segments/use_history/"
-                             "use_numeric must be true")
+            raise ValueError(
+                "model: at least one of use_ids/use_segments/use_history/use_numeric must be true"
+            )
         for key in ("dim", "hidden", "segment_dim", "history_len", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")

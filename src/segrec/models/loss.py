@@ -62,8 +62,9 @@ class SampledSoftmax(nn.Module):
         expected = lines_per_batch * p_target + n_negatives * q
         self.n_negatives = n_negatives
         self.register_buffer("negative_p", q.float(), persistent=False)
-        self.register_buffer("log_expected", expected.clamp_min(1e-12).log().float(),
-                             persistent=False)
+        self.register_buffer(
+            "log_expected", expected.clamp_min(1e-12).log().float(), persistent=False
+        )
 
     def forward(self, model: TwoTower, customers: Tensor, targets: Tensor, rows: Tensor) -> Tensor:
         negatives = torch.multinomial(self.negative_p, self.n_negatives, replacement=True)

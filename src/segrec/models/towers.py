@@ -135,7 +135,9 @@ class CustomerTower(nn.Module):
         if width == 0:
             raise ValueError("CustomerTower: no input is switched on (or no segment families)")
         self.mlp = nn.Sequential(
-            nn.Linear(width, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout),
+            nn.Linear(width, cfg.hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.dim),
         )
 

@@ -62,8 +62,11 @@ class TwoTower(nn.Module):
         """``model.pt`` (state dict) + ``model.json`` (config and sizes): reloadable alone."""
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(self.state_dict(), directory / WEIGHTS)
-        meta = {"format_version": FORMAT_VERSION, "config": asdict(self.cfg),
-                "sizes": self.sizes.to_dict()}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "config": asdict(self.cfg),
+            "sizes": self.sizes.to_dict(),
+        }
         (directory / HPARAMS).write_text(json.dumps(meta, indent=2))
 
     @classmethod

@@ -138,7 +138,9 @@ def candidate_pairs(
         for j, seg in enumerate(state.segments):
             add(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
-        add(np.broadcast_to(state.popular[: cfg.popular], (n, min(cfg.popular, len(state.popular)))))
+        add(
+            np.broadcast_to(state.popular[: cfg.popular], (n, min(cfg.popular, len(state.popular))))
+        )
     keys = np.unique(np.concatenate(parts_b) * state.n_columns + np.concatenate(parts_c))
     b, c = np.divmod(keys, state.n_columns)
     keep = c > 0

@@ -41,16 +41,23 @@ def static_families(cfg: Config, families: Sequence[str]) -> list[str]:
     return [f for f in families if f in segments.attribute]
 
 
-def retrieval_factories(cfg: Config, families: Sequence[str], names: Sequence[str]) -> dict[
-    str, SourceFactory
-]:
-    """Unfitted-model factories for ``names``, from the other registered sources'
-    candidates (default hyper-parameters; cold customers: the baselines' fallback)."""
+def retrieval_factories(
+    cfg: Config,
+    families: Sequence[str],
+    names: Sequence[str],
+    given: Mapping[str, SourceFactory] | None = None,
+) -> dict[str, SourceFactory]:
+    """Unfitted-model factories for ``names``: those in ``given`` as they are (the main
+    job passes its trained two-tower model), the others from the other registered
+    sources' candidates (default hyper-parameters; cold customers: the baselines'
+    fallback)."""
     from segrec.baselines.candidates import make_fallback
     from segrec.evaluation.candidates import SOURCES
 
+    given = dict(given or {})
+    names = [n for n in names if n not in given]
     if not names:
-        return {}
+        return given
     pool: dict[str, Candidate] = {}
     for source, target in SOURCES.items():
         if source == OWN_SOURCE:
@@ -69,11 +76,16 @@ def retrieval_factories(cfg: Config, families: Sequence[str], names: Sequence[st
     def factory(candidate: Candidate) -> SourceFactory:
         return lambda: candidate.make(candidate.params, make_fallback(cfg.baselines, fallback))
 
-    return {name: factory(pool[name]) for name in names}
+    return given | {name: factory(pool[name]) for name in names}
 
 
-def ranking_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
-    """The ranker rows (see the module docstring); none when ``ranking.enabled`` is false."""
+def ranking_candidates(
+    cfg: Config, families: Sequence[str], given: Mapping[str, SourceFactory] | None = None
+) -> list[Candidate]:
+    """The ranker rows (see the module docstring); none when ``ranking.enabled`` is false.
+
+    ``given``: retrieval-source factories to use instead of the registry's (by name).
+    """
     from segrec.evaluation.candidates import Candidate
 
     base: RankingConfig = getattr(cfg, "ranking", None) or RankingConfig()
@@ -82,7 +94,7 @@ def ranking_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
     rc = copy.deepcopy(base)
     if rc.features.segment_families is None:
         rc.features.segment_families = static_families(cfg, families)
-    sources = retrieval_factories(cfg, families, list(rc.candidates.sources))
+    sources = retrieval_factories(cfg, families, list(rc.candidates.sources), given)
     out = []
     if rc.candidates.sources:
         name = f"ranker[{'+'.join(rc.candidates.sources)}]"
@@ -94,5 +106,5 @@ def ranking_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
     return out
 
 
-def _builder(cfg: RankingConfig, sources: Mapping[str, SourceFactory], name: str):  # noqa: ANN202
+def _builder(cfg: RankingConfig, sources: Mapping[str, SourceFactory], name: str):
     return lambda: HistoryRanker(cfg, sources, name=name)

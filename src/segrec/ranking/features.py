@@ -95,14 +95,22 @@ def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (values - np.repeat(best, lengths)).astype(np.float32)
 
 
-def _pair_columns(state: RankingState, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+def _pair_columns(
+    state: RankingState, rows: np.ndarray, items: np.ndarray
+) -> dict[str, np.ndarray]:
     """The pair table's columns at (row, item), with 0 / FAR where never bought."""
     pos = state.pairs.lookup(rows, items)
     found = pos >= 0
     values = state.pairs.values[np.where(found, pos, 0)]
     absent = {
-        "lines": 0.0, "days": 0.0, "last_age": FAR, "first_age": FAR, "decay_short": 0.0,
-        "decay_long": 0.0, "interval": FAR, "rank": FAR,
+        "lines": 0.0,
+        "days": 0.0,
+        "last_age": FAR,
+        "first_age": FAR,
+        "decay_short": 0.0,
+        "decay_long": 0.0,
+        "interval": FAR,
+        "rank": FAR,
     }
     out = {
         name: np.where(found, values[:, j], np.float32(absent[name])).astype(np.float32)

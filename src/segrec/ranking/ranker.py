@@ -104,12 +104,24 @@ class HistoryRanker:
         )
         with threadpool_limits(m.n_threads):
             clf.fit(data.x, data.y, sample_weight=data.w)
-        self.state = RankingState.build(history, self.cfg)
+        self.rebind(history)
+        assert self.state is not None
         names = names_for(self.state, list(self.cfg.candidates.sources))
         self.model = TreeEnsemble.from_sklearn(clf, names)
+        self.training_rows = len(data.y)
+        return self
+
+    def rebind(self, history: History) -> HistoryRanker:
+        """Keep the trees; rebuild the state and refit the sources on ``history``.
+
+        ``fit`` ends with it; the main job calls it again with all the data, so that the
+        bundle ranks with every customer's purchases up to the end, as trained on the
+        windows before the test cutoff.
+        """
+        history = history_before(history, history.as_of, history.segments)
+        self.state = RankingState.build(history, self.cfg)
         self.models = {name: make().fit(history) for name, make in self.sources.items()}
         self._segments = history.segments
-        self.training_rows = len(data.y)
         return self
 
     @property
@@ -204,8 +216,9 @@ class HistoryRanker:
         """
         meta = json.loads((directory / "ranker.json").read_text())
         cfg = ranking_config(meta["config"])
-        out = cls(cfg, {name: _unavailable(name) for name in cfg.candidates.sources},
-                  name=meta["name"])
+        out = cls(
+            cfg, {name: _unavailable(name) for name in cfg.candidates.sources}, name=meta["name"]
+        )
         out.model = TreeEnsemble.load(directory / "trees.npz")
         out.state = RankingState.load(directory)
         out.models = dict(models or {})

@@ -186,7 +186,9 @@ class RankingState:
     def load(cls, directory: Path) -> RankingState:
         meta = json.loads((directory / "ranking_state.json").read_text())
         if meta["format"] != FORMAT:
-            raise ValueError(f"{directory}: ranking state format {meta['format']}, expected {FORMAT}")
+            raise ValueError(
+                f"{directory}: ranking state format {meta['format']}, expected {FORMAT}"
+            )
         with np.load(directory / "ranking_state.npz", allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
         n = a["item_stats"].shape[0]
@@ -194,17 +196,22 @@ class RankingState:
             (a["neighbours_data"], a["neighbours_indices"], a["neighbours_indptr"]), shape=(n, n)
         )
         segments = tuple(
-            SegmentPopularity(s["family"], tuple(s["labels"]), a[f"segment_{j}_share"],
-                              a[f"segment_{j}_top"])
+            SegmentPopularity(
+                s["family"], tuple(s["labels"]), a[f"segment_{j}_share"], a[f"segment_{j}_top"]
+            )
             for j, s in enumerate(meta["segments"])
         )
         attributes = tuple(
             ItemAttribute(
                 name,
                 a[f"attribute_{j}_codes"],
-                PairTable(a[f"attribute_{j}_indptr"], a[f"attribute_{j}_items"],
-                          a[f"attribute_{j}_values"], len(a[f"attribute_{j}_lines"]),
-                          ATTRIBUTE_COLUMNS),
+                PairTable(
+                    a[f"attribute_{j}_indptr"],
+                    a[f"attribute_{j}_items"],
+                    a[f"attribute_{j}_values"],
+                    len(a[f"attribute_{j}_lines"]),
+                    ATTRIBUTE_COLUMNS,
+                ),
                 a[f"attribute_{j}_lines"],
             )
             for j, name in enumerate(meta["attributes"])
@@ -235,8 +242,9 @@ def item_attribute(
     """Codes, per-customer shares and sales of one item attribute."""
     codes = attribute_codes(history, name)
     table = attribute_table(frame, codes, n_rows, long_days)
-    lines = np.bincount(codes, weights=items[:, ITEM_COLUMNS.index("lines")],
-                        minlength=table.n_columns).astype(np.float32)
+    lines = np.bincount(
+        codes, weights=items[:, ITEM_COLUMNS.index("lines")], minlength=table.n_columns
+    ).astype(np.float32)
     return ItemAttribute(name, codes, table, lines)
 
 

@@ -122,8 +122,10 @@ def attribute_codes(history: History, attribute: str) -> np.ndarray:
     values are numbered 1.. in sorted order, 0 = missing or unknown item."""
     if attribute not in history.items.columns:
         known = [c for c in history.items.columns if c != "item_id"]
-        raise ValueError(f"ranking.features.item_attributes: no item attribute {attribute!r}; "
-                         f"the items have {known}")
+        raise ValueError(
+            f"ranking.features.item_attributes: no item attribute {attribute!r}; "
+            f"the items have {known}"
+        )
     values = history.items.select(
         pl.col("item_id").cast(pl.Utf8), pl.col(attribute).cast(pl.Utf8).alias("v")
     )
@@ -133,7 +135,9 @@ def attribute_codes(history: History, attribute: str) -> np.ndarray:
     return np.concatenate([[0], codes.fill_null(0).to_numpy()]).astype(np.int64)
 
 
-def attribute_table(frame: pl.DataFrame, codes: np.ndarray, n_rows: int, long_days: float) -> PairTable:
+def attribute_table(
+    frame: pl.DataFrame, codes: np.ndarray, n_rows: int, long_days: float
+) -> PairTable:
     """Per (customer, attribute value): purchase lines and decayed lines (``long_days``)."""
     pairs = (
         frame.with_columns(pl.Series("c", codes[frame["c"].to_numpy()]))
@@ -149,8 +153,9 @@ def attribute_table(frame: pl.DataFrame, codes: np.ndarray, n_rows: int, long_da
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     values = pairs.select(ATTRIBUTE_COLUMNS).to_numpy().astype(np.float32)
     n_values = int(codes.max()) + 1 if codes.size else 1
-    return PairTable(indptr, pairs["c"].to_numpy().astype(np.int64), values, n_values,
-                     ATTRIBUTE_COLUMNS)
+    return PairTable(
+        indptr, pairs["c"].to_numpy().astype(np.int64), values, n_values, ATTRIBUTE_COLUMNS
+    )
 
 
 def customer_table(frame: pl.DataFrame, n_rows: int, long_days: float) -> np.ndarray:

@@ -52,6 +52,12 @@ class TrainingSet:
     window: np.ndarray
 
 
+def earliest_window_start(as_of: datetime, cfg: WindowsConfig) -> datetime:
+    """Where the earliest of ``cfg.n`` windows before ``as_of`` starts (at most: a short
+    history fits fewer)."""
+    return as_of - timedelta(days=(cfg.n - 1) * cfg.stride_days + cfg.label_days)
+
+
 def training_windows(history: History, cfg: WindowsConfig) -> list[Window]:
     """The label windows, latest first, that fit inside the history with enough before."""
     first = history.interactions["timestamp"].min()

@@ -16,6 +16,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from segrec.data import RetailData, TimeSplit
 from segrec.report.build import SegmentReport, build_segment_report, write_segment_report
 from segrec.segments import UNKNOWN_LABEL, SegmentVocabularies, resolve_as_of
 from segrec.segments.history import data_span
@@ -58,15 +59,15 @@ def _print(overview: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-def segment_job(cfg: Config, console: Console | None = None) -> dict[str, Any]:
-    """Run the job and return its summary (also written to ``segments/summary.json``)."""
-    from segrec.pipeline import prepare_data  # the pipeline may import this package
-
+def segment_stage(
+    cfg: Config, data: RetailData, split: TimeSplit, console: Console | None = None
+) -> tuple[SegmentReport, dict[str, Any]]:
+    """Assign, save and report the configured families on loaded data: the segment step of
+    both the segment job and the main job. Returns the report and its summary."""
     console = console or Console()
     started = time.perf_counter()
     out = Path(cfg.paths.output_dir) / "segments"
     out.mkdir(parents=True, exist_ok=True)
-    data, split = prepare_data(cfg.data, Path(cfg.paths.output_dir), console)
     as_of = resolve_as_of(cfg.segments.as_of, data_span(data.interactions)[1], split.test_start)
     with console.status(
         f"Assigning {len(cfg.segments.families)} segment families as of "
@@ -89,5 +90,27 @@ def segment_job(cfg: Config, console: Console | None = None) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 2),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    console.print(f"[bold green]Done[/] in {summary['seconds']} s. Report: {files['html']}")
+    console.print(f"Segment report: {files['html']}")
+    return report, summary
+
+
+def top_items(report: SegmentReport) -> pl.DataFrame:
+    """family, label, rank, item_id, lift, buyers: each label's most distinctive items
+    (by lift), what the bundle serves as a segment's top items."""
+    return (
+        report.top.filter(pl.col("kind") == "item_id")
+        .rename({"value": "item_id"})
+        .select("family", "label", "rank", "item_id", "lift", "buyers")
+    )
+
+
+def segment_job(cfg: Config, console: Console | None = None) -> dict[str, Any]:
+    """Run the job and return its summary (also written to ``segments/summary.json``)."""
+    from segrec.pipeline import prepare_data  # the pipeline may import this package
+
+    console = console or Console()
+    started = time.perf_counter()
+    data, split = prepare_data(cfg.data, Path(cfg.paths.output_dir), console)
+    _, summary = segment_stage(cfg, data, split, console)
+    console.print(f"[bold green]Done[/] in {time.perf_counter() - started:.2f} s.")
     return summary

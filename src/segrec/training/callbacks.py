@@ -28,8 +28,9 @@ class RetrievalValidation(L.Callback):
     keeps a CPU copy of the best weights so far (``best_state``) for runs without
     checkpoints."""
 
-    def __init__(self, features: FeatureSpace, period: Period, k: int = 20,
-                 chunk_memory_mb: float = 128.0):
+    def __init__(
+        self, features: FeatureSpace, period: Period, k: int = 20, chunk_memory_mb: float = 128.0
+    ):
         self.features, self.period, self.k = features, period, k
         self.monitor = f"val/recall@{k}"
         self.chunk_size = chunk_size_for(period.history.n_columns, chunk_memory_mb)
@@ -66,11 +67,11 @@ class RetrievalValidation(L.Callback):
         self.results.append(row)
         if self.best is None or row[self.monitor] > self.best[self.monitor]:
             self.best = row
-            self.best_state = {k: v.detach().cpu().clone()
-                               for k, v in pl_module.state_dict().items()}
+            self.best_state = {
+                k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()
+            }
         for name, value in metrics.items():
-            pl_module.log(name, value, prog_bar=name == self.monitor, sync_dist=False,
-                          batch_size=1)
+            pl_module.log(name, value, prog_bar=name == self.monitor, sync_dist=False, batch_size=1)
 
 
 class Throughput(L.Callback):
@@ -83,8 +84,14 @@ class Throughput(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           outputs: object, batch: dict, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: object,
+        batch: dict,
+        batch_idx: int,
+    ) -> None:
         self.samples += int(batch["target"].shape[0])
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

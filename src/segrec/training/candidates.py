@@ -9,12 +9,19 @@ early stopping on the last ``trainer.holdout_days`` of the history, then refits 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+import polars as pl
+
 from segrec.evaluation.candidates import Candidate
+from segrec.recommender import History, Recommender
 
 if TYPE_CHECKING:
     from segrec.config import Config
+    from segrec.training.recommender import TwoTowerRecommender
 
 
 def two_tower_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
@@ -28,3 +35,83 @@ def two_tower_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate
         return TrainableTwoTower(cfg.model, cfg.trainer, segments, cfg.seed)
 
     return [Candidate(cfg.model.name, build)]
+
+
+class TwoTowerSource:
+    """The trained two-tower model as the ranker's retrieval source, without leakage.
+
+    The ranker calls this factory for every training window and for the whole history,
+    and fits what it returns on the history before each. Reusing the trained weights for
+    a window would leak: they were trained on purchases the window labels. So a history
+    as of ``trained_before`` or later binds the trained weights (no training), and every
+    earlier history binds one *early* model, trained once (for the trained model's best
+    number of epochs, no early stopping) on the purchases before ``early_before``, the
+    start of the ranker's earliest window. The windows see a source a little older than
+    their cutoff, as serving sees a model between two trainings: one training instead of
+    one per window.
+    """
+
+    def __init__(
+        self,
+        trained: TwoTowerRecommender,
+        epochs: int,
+        trained_before: datetime,
+        early_before: datetime,
+        cfg: Config,
+    ) -> None:
+        self.trained, self.epochs, self.cfg = trained, epochs, cfg
+        self.trained_before, self.early_before = trained_before, early_before
+        self._early: TwoTowerRecommender | None = None
+
+    def __call__(self) -> Recommender:
+        return _Bound(self)
+
+    def weights_for(self, history: History) -> TwoTowerRecommender:
+        """An unbound recommender whose weights saw nothing at or after ``history.as_of``."""
+        if history.as_of >= self.trained_before:
+            return self.trained
+        if history.as_of < self.early_before:
+            raise ValueError(
+                f"{self.trained.name}: no weights trained before {history.as_of} "
+                f"(the earliest are from before {self.early_before})"
+            )
+        if self._early is None:
+            self._early = self._train_early(history)
+        return self._early
+
+    def _train_early(self, history: History) -> TwoTowerRecommender:
+        from segrec.ranking.state import history_before
+        from segrec.training.loop import train_two_tower
+        from segrec.training.recommender import TwoTowerRecommender
+        from segrec.training.trainable import history_segments_at
+
+        segments_at = history_segments_at(getattr(self.cfg, "segments", None), history)
+        labels = segments_at(self.early_before) if segments_at else history.segments
+        early = history_before(history, self.early_before, labels)
+        trainer = replace(self.cfg.trainer, progress_bar=False)
+        run = train_two_tower(
+            self.cfg.model, trainer, early, None, segments_at, self.cfg.seed, max_epochs=self.epochs
+        )
+        return TwoTowerRecommender(run.model, run.features, self.trained.name)
+
+
+class _Bound:
+    """What ``TwoTowerSource()`` returns: ``fit`` binds the right weights to the history."""
+
+    cold_start = "native"
+
+    def __init__(self, source: TwoTowerSource) -> None:
+        self.source, self.name = source, source.trained.name
+        self._fitted: TwoTowerRecommender | None = None
+
+    def fit(self, history: History) -> _Bound:
+        from segrec.training.recommender import TwoTowerRecommender
+
+        weights = self.source.weights_for(history)
+        self._fitted = TwoTowerRecommender(weights.model, weights.features, self.name).fit(history)
+        return self
+
+    def score(self, customer_ids: pl.Series) -> np.ndarray:
+        if self._fitted is None:
+            raise RuntimeError(f"{self.name}: call fit(history) before score()")
+        return self._fitted.score(customer_ids)

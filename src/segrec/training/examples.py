@@ -72,8 +72,7 @@ class Examples:
             "customer": self.customers[index],
             "segments": self.segment_table[self.snapshot[index], self.rows[index]],
             "history": gather_history(self.items, start, first, self.history_len),
-            "numeric": numeric_features(first - start, self.n_baskets[index],
-                                        self.gap_days[index]),
+            "numeric": numeric_features(first - start, self.n_baskets[index], self.gap_days[index]),
             "target": self.items[lines],
             "target_row": row,
         }
@@ -208,8 +207,10 @@ def customer_inputs(
     return {
         "customer": torch.from_numpy(features.customer_map.encode(customer_ids).copy()),
         "segments": torch.from_numpy(features.encode_segments(segments, customer_ids)),
-        "history": gather_history(torch.from_numpy(sequences.items), start_t, end_t,
-                                  features.history_len),
-        "numeric": numeric_features(end_t - start_t, torch.from_numpy(baskets),
-                                    torch.from_numpy(gap.astype(np.float32))),
+        "history": gather_history(
+            torch.from_numpy(sequences.items), start_t, end_t, features.history_len
+        ),
+        "numeric": numeric_features(
+            end_t - start_t, torch.from_numpy(baskets), torch.from_numpy(gap.astype(np.float32))
+        ),
     }

@@ -55,11 +55,15 @@ class FeatureSpace:
         if cfg.segment_families is not None:
             missing = [f for f in cfg.segment_families if f not in labels.columns]
             if missing:
-                raise ValueError(f"model.segment_families: {missing} not among the segment "
-                                 f"labels {labels.columns[1:]}")
+                raise ValueError(
+                    f"model.segment_families: {missing} not among the segment "
+                    f"labels {labels.columns[1:]}"
+                )
             labels = labels.select("customer_id", *cfg.segment_families)
         catalog = pl.DataFrame({"item_id": item_map.ids}).join(
-            items.with_columns(pl.col("item_id").cast(pl.Utf8)), on="item_id", how="left",
+            items.with_columns(pl.col("item_id").cast(pl.Utf8)),
+            on="item_id",
+            how="left",
             maintain_order="left",
         )
         names = _attribute_columns(cfg, catalog)
@@ -107,8 +111,10 @@ class FeatureSpace:
         if labels is None or not self.families:
             return np.zeros((n, len(self.families)), np.int64)
         frame = pl.DataFrame({"customer_id": customer_ids.cast(pl.Utf8)}).join(
-            labels.with_columns(pl.col("customer_id").cast(pl.Utf8)), on="customer_id",
-            how="left", maintain_order="left",
+            labels.with_columns(pl.col("customer_id").cast(pl.Utf8)),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
         )
         return self.segments.encode(frame)
 
@@ -121,8 +127,12 @@ class FeatureSpace:
             if a != PRICE_BAND:
                 self.attribute_maps[a].save(directory / f"attribute_{i:02d}.parquet")
         np.save(directory / "item_attributes.npy", self.item_attributes)
-        meta = {"attributes": self.attributes, "price_edges": self.price_edges,
-                "history_len": self.history_len, "numeric_features": list(NUMERIC_FEATURES)}
+        meta = {
+            "attributes": self.attributes,
+            "price_edges": self.price_edges,
+            "history_len": self.history_len,
+            "numeric_features": list(NUMERIC_FEATURES),
+        }
         (directory / _META).write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -134,8 +144,11 @@ class FeatureSpace:
             customer_map=IdMap.load(directory / "customers.parquet"),
             segments=SegmentVocabularies.load(directory / "segments"),
             attributes=attributes,
-            attribute_maps={a: IdMap.load(directory / f"attribute_{i:02d}.parquet")
-                            for i, a in enumerate(attributes) if a != PRICE_BAND},
+            attribute_maps={
+                a: IdMap.load(directory / f"attribute_{i:02d}.parquet")
+                for i, a in enumerate(attributes)
+                if a != PRICE_BAND
+            },
             item_attributes=np.load(directory / "item_attributes.npy"),
             price_edges=meta["price_edges"],
             history_len=meta["history_len"],
@@ -147,8 +160,9 @@ def _attribute_columns(cfg: ModelConfig, catalog: pl.DataFrame) -> list[str]:
     if cfg.item_attributes is not None:
         missing = [a for a in cfg.item_attributes if a not in catalog.columns]
         if missing:
-            raise ValueError(f"model.item_attributes: {missing} not in the items table "
-                             f"({catalog.columns[1:]})")
+            raise ValueError(
+                f"model.item_attributes: {missing} not in the items table ({catalog.columns[1:]})"
+            )
         return list(cfg.item_attributes)
     out = []
     for name in catalog.columns:
@@ -173,8 +187,9 @@ def unit_prices(catalog: pl.DataFrame, interactions: pl.DataFrame) -> np.ndarray
             .group_by("item_id")
             .agg((pl.col("revenue") / pl.col("quantity")).median().alias("d"))
         )
-        derived = catalog.select("item_id").join(unit, on="item_id", how="left",
-                                                 maintain_order="left")["d"]
+        derived = catalog.select("item_id").join(
+            unit, on="item_id", how="left", maintain_order="left"
+        )["d"]
     price = given.fill_null(derived).to_numpy().astype(np.float64)
     price[~(price > 0)] = np.nan
     return price

@@ -81,11 +81,20 @@ def fit_model(
         console.print(f"Resuming: model selection done (best epoch {selected['best_epoch']})")
         selection_model = _load(output_dir / "selection_model")
     else:
-        console.print(f"Training {model_cfg.name} on the train period, early stopping on "
-                      f"validation Recall@{trainer_cfg.validation_k} ...")
+        console.print(
+            f"Training {model_cfg.name} on the train period, early stopping on "
+            f"validation Recall@{trainer_cfg.validation_k} ..."
+        )
         run = train_two_tower(
-            model_cfg, trainer_cfg, validation.history, validation, segments_at, seed,
-            checkpoints / "select", make_loggers(logger_cfg, log_dir, "select"), resume,
+            model_cfg,
+            trainer_cfg,
+            validation.history,
+            validation,
+            segments_at,
+            seed,
+            checkpoints / "select",
+            make_loggers(logger_cfg, log_dir, "select"),
+            resume,
         )
         selected = _run_metrics(run)
         TwoTowerRecommender(run.model, run.features).save(output_dir / "selection_model")
@@ -96,16 +105,26 @@ def fit_model(
     if trainer_cfg.refit:
         console.print(f"Refitting on train + validation for {selected['best_epoch']} epoch(s) ...")
         run = train_two_tower(
-            model_cfg, trainer_cfg, test.history, None, segments_at, seed,
-            checkpoints / "refit", make_loggers(logger_cfg, log_dir, "refit"), resume,
+            model_cfg,
+            trainer_cfg,
+            test.history,
+            None,
+            segments_at,
+            seed,
+            checkpoints / "refit",
+            make_loggers(logger_cfg, log_dir, "refit"),
+            resume,
             max_epochs=selected["best_epoch"],
         )
         refit = _run_metrics(run)
         final = TwoTowerRecommender(run.model, run.features)
     final.fit(test.history)
     final.save(output_dir / "model")
-    metrics = {"selection": selected, "refit": refit,
-               "seconds": round(time.perf_counter() - started, 2)}
+    metrics = {
+        "selection": selected,
+        "refit": refit,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     paths = {"model": output_dir / "model", "checkpoints": checkpoints, "logs": log_dir}
     (output_dir / "training.json").write_text(json.dumps(metrics, indent=2))
     print_training(metrics, paths, console)
@@ -127,5 +146,6 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
 
 
 def _load(directory: Path) -> TwoTowerRecommender:
-    return TwoTowerRecommender(TwoTower.load(directory / "model"),
-                               FeatureSpace.load(directory / "features"))
+    return TwoTowerRecommender(
+        TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features")
+    )

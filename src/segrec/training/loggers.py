@@ -16,14 +16,22 @@ def make_loggers(cfg: LoggerConfig, log_dir: Path, run_name: str) -> list[Logger
     if cfg.csv:
         loggers.append(CSVLogger(save_dir=str(log_dir), name="csv", version=run_name))
     if cfg.tensorboard:
-        loggers.append(TensorBoardLogger(save_dir=str(log_dir), name="tensorboard",
-                                         version=run_name, default_hp_metric=False))
+        loggers.append(
+            TensorBoardLogger(
+                save_dir=str(log_dir), name="tensorboard", version=run_name, default_hp_metric=False
+            )
+        )
     if cfg.mlflow:
         try:
             from lightning.pytorch.loggers import MLFlowLogger
 
-            loggers.append(MLFlowLogger(experiment_name=cfg.experiment_name, run_name=run_name,
-                                        tracking_uri=cfg.mlflow_tracking_uri))
+            loggers.append(
+                MLFlowLogger(
+                    experiment_name=cfg.experiment_name,
+                    run_name=run_name,
+                    tracking_uri=cfg.mlflow_tracking_uri,
+                )
+            )
         except ModuleNotFoundError as exc:
             raise ValueError("logger.mlflow=true needs MLflow: pip install mlflow") from exc
     return loggers

@@ -74,8 +74,7 @@ def prepare(
     if history.segments is not None:
         frames.append(history.segments)
     labels = pl.concat(frames, how="vertical_relaxed") if frames and cfg.use_segments else None
-    features = FeatureSpace.fit(cfg, history.item_map, history.items, history.interactions,
-                                labels)
+    features = FeatureSpace.fit(cfg, history.item_map, history.items, history.interactions, labels)
     sequences = PurchaseSequences.build(history.interactions, features.item_map)
     examples = build_examples(sequences, features, history.segments, snapshots or None)
     return features, sequences, examples
@@ -123,31 +122,55 @@ def train_two_tower(
     if validation is not None:
         validator = RetrievalValidation(features, validation, trainer_cfg.validation_k)
         callbacks.append(validator)
-        callbacks.append(EarlyStopping(validator.monitor, patience=trainer_cfg.patience,
-                                       mode="max", check_on_train_epoch_end=True))
+        callbacks.append(
+            EarlyStopping(
+                validator.monitor,
+                patience=trainer_cfg.patience,
+                mode="max",
+                check_on_train_epoch_end=True,
+            )
+        )
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint = ModelCheckpoint(
-            dirpath=checkpoint_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-            monitor=validator.monitor if validator else None, mode="max", save_top_k=1,
-            save_last=True, every_n_epochs=1, save_on_train_epoch_end=True,
+            dirpath=checkpoint_dir,
+            filename="epoch{epoch:03d}",
+            auto_insert_metric_name=False,
+            monitor=validator.monitor if validator else None,
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,
         )
         callbacks.append(checkpoint)
     if trainer_cfg.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     trainer = L.Trainer(
-        accelerator=trainer_cfg.accelerator, devices=trainer_cfg.devices,
-        strategy=trainer_cfg.strategy, precision=trainer_cfg.precision,  # type: ignore[arg-type]
-        max_epochs=max_epochs or trainer_cfg.max_epochs, min_epochs=trainer_cfg.min_epochs,
-        logger=loggers or False, callbacks=callbacks, enable_checkpointing=checkpoint is not None,
-        enable_progress_bar=trainer_cfg.progress_bar, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
-        log_every_n_steps=trainer_cfg.log_every_n_steps, default_root_dir=checkpoint_dir,
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        strategy=trainer_cfg.strategy,
+        precision=trainer_cfg.precision,  # type: ignore[arg-type]
+        max_epochs=max_epochs or trainer_cfg.max_epochs,
+        min_epochs=trainer_cfg.min_epochs,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_checkpointing=checkpoint is not None,
+        enable_progress_bar=trainer_cfg.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        use_distributed_sampler=False,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        default_root_dir=checkpoint_dir,
     )
     last = checkpoint_dir / f"{LAST}.ckpt" if checkpoint_dir is not None else None
     resuming = resume and last is not None and last.exists()
-    trainer.fit(task, train_dataloaders=_loader(examples, cfg.batch_size, seed),
-                ckpt_path=LAST if resuming else None)
+    trainer.fit(
+        task,
+        train_dataloaders=_loader(examples, cfg.batch_size, seed),
+        ckpt_path=LAST if resuming else None,
+    )
     best_epoch, best_score = trainer.current_epoch, float("nan")
     if validator is not None:
         if validator.best is not None and validator.best_state is not None and not resuming:
@@ -159,9 +182,15 @@ def train_two_tower(
             task.load_state_dict(state["state_dict"])
             best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
     return TrainingRun(
-        model=task.model.cpu().eval(), features=features, epochs=trainer.current_epoch,
-        best_epoch=best_epoch, best_score=best_score, seconds=time.perf_counter() - started,
-        train_seconds=throughput.seconds, samples_per_second=throughput.samples_per_second,
-        n_examples=examples.n_lines, checkpoint_dir=checkpoint_dir,
+        model=task.model.cpu().eval(),
+        features=features,
+        epochs=trainer.current_epoch,
+        best_epoch=best_epoch,
+        best_score=best_score,
+        seconds=time.perf_counter() - started,
+        train_seconds=throughput.seconds,
+        samples_per_second=throughput.samples_per_second,
+        n_examples=examples.n_lines,
+        checkpoint_dir=checkpoint_dir,
         epoch_metrics=validator.results if validator else [],
     )

@@ -34,9 +34,14 @@ class TwoTowerTask(L.LightningModule):
         self.model, self.cfg, self.seed = model, model.cfg, seed
         self.loss_kind = self.cfg.loss_for(model.sizes.n_items - 1)
         self.sampled = (
-            SampledSoftmax(target_counts, round(self.cfg.batch_size * lines_per_basket),
-                           self.cfg.n_negatives, self.cfg.negative_uniform_share)
-            if self.loss_kind == "sampled" else None
+            SampledSoftmax(
+                target_counts,
+                round(self.cfg.batch_size * lines_per_basket),
+                self.cfg.n_negatives,
+                self.cfg.negative_uniform_share,
+            )
+            if self.loss_kind == "sampled"
+            else None
         )
 
     def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
@@ -49,8 +54,9 @@ class TwoTowerTask(L.LightningModule):
         if self.training and self.cfg.id_dropout > 0:
             keep = torch.rand(customer.shape, device=customer.device) >= self.cfg.id_dropout
             customer = customer * keep
-        u = self.model.customer_vectors(customer, batch["segments"], batch["history"],
-                                        batch["numeric"])
+        u = self.model.customer_vectors(
+            customer, batch["segments"], batch["history"], batch["numeric"]
+        )
         targets, rows = batch["target"], batch["target_row"]
         if self.sampled is not None:
             return self.sampled(self.model, u, targets, rows)
@@ -58,13 +64,20 @@ class TwoTowerTask(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(batch)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
-                 batch_size=int(batch["target"].shape[0]))
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=int(batch["target"].shape[0]),
+        )
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr,
-                                 weight_decay=self.cfg.weight_decay)
+        return torch.optim.AdamW(
+            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
 
 
 def make_model(cfg: ModelConfig, features: FeatureSpace) -> TwoTower:

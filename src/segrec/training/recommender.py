@@ -70,8 +70,9 @@ class TwoTowerRecommender:
     def inputs(self, customer_ids: pl.Series) -> Batch:
         """Customer tower inputs of ``customer_ids`` as of the history's cutoff."""
         h = self.history
-        return customer_inputs(self.features, self._sequences, customer_ids.cast(pl.Utf8),
-                               h.as_of, h.segments)
+        return customer_inputs(
+            self.features, self._sequences, customer_ids.cast(pl.Utf8), h.as_of, h.segments
+        )
 
     def customer_vectors(self, customer_ids: pl.Series) -> np.ndarray:
         """(n, d) float32 customer vectors."""
@@ -80,8 +81,9 @@ class TwoTowerRecommender:
         with torch.no_grad():
             was_training = self.model.training
             self.model.eval()
-            u = self.model.customer_vectors(*(batch[k].to(device) for k in
-                                              ("customer", "segments", "history", "numeric")))
+            u = self.model.customer_vectors(
+                *(batch[k].to(device) for k in ("customer", "segments", "history", "numeric"))
+            )
             self.model.train(was_training)
         return u.float().cpu().numpy()
 
@@ -97,5 +99,6 @@ class TwoTowerRecommender:
 
     @classmethod
     def load(cls, directory: Path, name: str = "two_tower") -> TwoTowerRecommender:
-        return cls(TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features"),
-                   name)
+        return cls(
+            TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features"), name
+        )

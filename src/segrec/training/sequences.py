@@ -138,6 +138,11 @@ def numeric_features(n_lines: Tensor, n_baskets: Tensor, days: Tensor) -> Tensor
     """(B,) counts and gap → (B, 4) float32 log features, see ``NUMERIC_FEATURES``."""
     has = (n_lines > 0).float()
     return torch.stack(
-        [torch.log1p(n_lines.float()), torch.log1p(n_baskets.float()),
-         torch.log1p(days.float().clamp_min(0.0)) * has, has], dim=1,
+        [
+            torch.log1p(n_lines.float()),
+            torch.log1p(n_baskets.float()),
+            torch.log1p(days.float().clamp_min(0.0)) * has,
+            has,
+        ],
+        dim=1,
     )

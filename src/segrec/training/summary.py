@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 COLUMNS = (("all", "recall"), ("all", "ndcg"), ("new", "recall"), ("new", "ndcg"))
@@ -16,17 +17,30 @@ COLUMNS = (("all", "recall"), ("all", "ndcg"), ("new", "recall"), ("new", "ndcg"
 def print_training(metrics: dict[str, Any], paths: dict[str, Path], console: Console) -> None:
     """Epochs, best validation metrics, times and throughput of each stage; output paths."""
     table = Table(title="Two-tower training")
-    for name in ("stage", "epochs", "best epoch", "val recall@20", "val new recall@20",
-                 "seconds", "samples/s"):
+    for name in (
+        "stage",
+        "epochs",
+        "best epoch",
+        "val recall@20",
+        "val new recall@20",
+        "seconds",
+        "samples/s",
+    ):
         table.add_column(name, justify="right" if name != "stage" else "left")
     for stage in ("selection", "refit"):
         m = metrics.get(stage)
         if not m:
             continue
         val = m.get("validation", {})
-        table.add_row(stage, str(m["epochs"]), str(m["best_epoch"]),
-                      _fmt(val.get("val/recall@20")), _fmt(val.get("val/new_recall@20")),
-                      f"{m['seconds']:.1f}", f"{m['samples_per_second']:,.0f}")
+        table.add_row(
+            stage,
+            str(m["epochs"]),
+            str(m["best_epoch"]),
+            _fmt(val.get("val/recall@20")),
+            _fmt(val.get("val/new_recall@20")),
+            f"{m['seconds']:.1f}",
+            f"{m['samples_per_second']:,.0f}",
+        )
     console.print(table)
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
@@ -37,31 +51,49 @@ def best_baseline(
 ) -> tuple[str, float]:
     """The best other model on the overall (items, metric@k) of a tidy evaluation table."""
     rows = table.filter(
-        (pl.col("group") == "overall") & (pl.col("items") == items)
-        & (pl.col("metric") == metric) & (pl.col("k") == k) & (pl.col("model") != model)
+        (pl.col("group") == "overall")
+        & (pl.col("items") == items)
+        & (pl.col("metric") == metric)
+        & (pl.col("k") == k)
+        & (pl.col("model") != model)
     ).sort("value", descending=True)
     return (rows["model"][0], float(rows["value"][0])) if rows.height else ("-", float("nan"))
 
 
 def print_summary(
-    model: str, table: pl.DataFrame, seconds: float, paths: dict[str, Path], console: Console,
+    model: str,
+    table: pl.DataFrame,
+    seconds: float,
+    paths: dict[str, Path],
+    console: Console,
     k: int = 20,
 ) -> None:
     """Test metrics of ``model`` beside the best baseline of each column, the run's time and
     where its outputs are (``table``: the evaluation's tidy table)."""
-    out = Table(title=f"{model} on the test period vs the best baseline (@{k})")
+    out = Table(title=escape(f"{model} on the test period vs the best baseline (@{k})"))
     for name in ("items", "metric", model, "best baseline", "baseline value", "ratio"):
-        out.add_column(name, justify="left" if name in ("items", "metric", "best baseline")
-                       else "right")
+        out.add_column(
+            escape(name),
+            justify="left" if name in ("items", "metric", "best baseline") else "right",
+        )
     for items, metric in COLUMNS:
         mine = table.filter(
-            (pl.col("group") == "overall") & (pl.col("items") == items)
-            & (pl.col("metric") == metric) & (pl.col("k") == k) & (pl.col("model") == model)
+            (pl.col("group") == "overall")
+            & (pl.col("items") == items)
+            & (pl.col("metric") == metric)
+            & (pl.col("k") == k)
+            & (pl.col("model") == model)
         )
         value = float(mine["value"][0]) if mine.height else float("nan")
         other, base = best_baseline(table, model, items, metric, k)
-        out.add_row(items, metric, _fmt(value), other, _fmt(base),
-                    f"{value / base:.2f}x" if base == base and base > 0 else "-")
+        out.add_row(
+            items,
+            metric,
+            _fmt(value),
+            escape(other),
+            _fmt(base),
+            f"{value / base:.2f}x" if base == base and base > 0 else "-",
+        )
     console.print(out)
     console.print(f"Total time {seconds:.1f} s.")
     for name, path in paths.items():

@@ -46,13 +46,16 @@ def holdout(history: History, days: int, segments_at: SegmentsAt | None) -> tupl
     before = history.interactions.filter(ts < start)
     after = label_period(before, history.interactions.filter(ts >= start))
     if before.is_empty() or after.is_empty():
-        raise ValueError(f"two_tower: holding out the last {days} days of the history leaves "
-                         f"{before.height} training and {after.height} validation rows")
+        raise ValueError(
+            f"two_tower: holding out the last {days} days of the history leaves "
+            f"{before.height} training and {after.height} validation rows"
+        )
     segments = segments_at(start) if segments_at is not None else history.segments
     train = replace(history, interactions=before, as_of=start, segments=segments)
     truth = build_truth(after, history.item_map)
-    return train, Period("holdout", train, truth,
-                         customer_labels(truth.customer_ids, train, segments))
+    return train, Period(
+        "holdout", train, truth, customer_labels(truth.customer_ids, train, segments)
+    )
 
 
 class TrainableTwoTower:
@@ -60,8 +63,13 @@ class TrainableTwoTower:
 
     cold_start = "native"
 
-    def __init__(self, model: ModelConfig, trainer: TrainerConfig,
-                 segments: SegmentsConfig | None = None, seed: int = 42):
+    def __init__(
+        self,
+        model: ModelConfig,
+        trainer: TrainerConfig,
+        segments: SegmentsConfig | None = None,
+        seed: int = 42,
+    ):
         self.model_cfg, self.seed, self.segments = model, seed, segments
         self.trainer_cfg = replace(trainer, progress_bar=False)
         self.name = model.name
@@ -71,12 +79,20 @@ class TrainableTwoTower:
     def fit(self, history: History) -> Self:
         segments_at = history_segments_at(self.segments, history)
         train, validation = holdout(history, self.trainer_cfg.holdout_days, segments_at)
-        run = train_two_tower(self.model_cfg, self.trainer_cfg, train, validation,
-                              segments_at, self.seed)
+        run = train_two_tower(
+            self.model_cfg, self.trainer_cfg, train, validation, segments_at, self.seed
+        )
         self.best_epoch = run.best_epoch
         if self.trainer_cfg.refit:
-            run = train_two_tower(self.model_cfg, self.trainer_cfg, history, None, segments_at,
-                                  self.seed, max_epochs=run.best_epoch)
+            run = train_two_tower(
+                self.model_cfg,
+                self.trainer_cfg,
+                history,
+                None,
+                segments_at,
+                self.seed,
+                max_epochs=run.best_epoch,
+            )
         self._fitted = TwoTowerRecommender(run.model, run.features, self.name).fit(history)
         return self
 
