@@ -26,7 +26,8 @@ import torch
 from common import datasets_dir, machine, markdown
 
 from segrec.baselines import ImplicitALS, Popularity
-from segrec.evaluation.protocol import Objective, make_periods
+from segrec.evaluation.protocol import make_periods
+from segrec.evaluation.tuning import Objective
 from segrec.evaluation.run import default_segments_at
 from segrec.pipeline import prepare_data
 from segrec.training.loop import train_two_tower

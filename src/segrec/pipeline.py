@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from segrec.synthetic import ensure_generated
 TWO_TOWER = "two_tower"
 
 if TYPE_CHECKING:
+    from segrec.evaluation.candidates import Candidate
     from segrec.evaluation.protocol import SegmentsAt
     from segrec.ranking import HistoryRanker
     from segrec.recommender import History
@@ -108,13 +110,15 @@ def evaluate_with_ranker(
     segments_at: SegmentsAt,
     trained: FitResult,
     console: Console,
+    extra: Sequence[Candidate] = (),
 ) -> tuple[Any, HistoryRanker | None]:
     """Evaluate the baselines, the trained model and the ranker in one table.
 
     The ranker's two-tower source (when ``ranking.candidates.sources`` names the model) is
     the trained model itself for the test period, and one earlier training for the
-    ranker's windows (``TwoTowerSource``). Returns the evaluation and the fitted ranker (its first
-    row, retrieval + ranking), None when ranking is off.
+    ranker's windows (``TwoTowerSource``). Returns the evaluation and the fitted ranker
+    (its first row, retrieval + ranking), None when ranking is off. ``extra``: more
+    candidates (``bench/quality.py`` adds the ablation's models).
     """
     from segrec.evaluation.candidates import Candidate, load_candidates
     from segrec.evaluation.run import evaluate
@@ -145,7 +149,7 @@ def evaluate_with_ranker(
         )
 
     rankers = [kept(c) for c in ranking_candidates(cfg, families, {TWO_TOWER: source})]
-    own = [trained.candidate(), *rankers]
+    own = [trained.candidate(), *extra, *rankers]
     names = {c.name for c in own}
     others = [c for c in load_candidates(cfg, families) if c.name not in names]
     result = evaluate(cfg, data, split, segments_at, console, [*others, *own])
