@@ -27,8 +27,8 @@ from common import datasets_dir, machine, markdown
 
 from segrec.baselines import ImplicitALS, Popularity
 from segrec.evaluation.protocol import make_periods
-from segrec.evaluation.tuning import Objective
 from segrec.evaluation.run import default_segments_at
+from segrec.evaluation.tuning import Objective
 from segrec.pipeline import prepare_data
 from segrec.training.loop import train_two_tower
 from tests.helpers import compose_config

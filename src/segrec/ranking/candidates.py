@@ -2,7 +2,7 @@
 
 The union of the customer's own items (by decayed purchase count), the items bought with
 them (item-item neighbours), the best sellers of each of the customer's segments, the
-recent best sellers, and the top-N of every retrieval source. A retrieval source is any
+best sellers (long-decayed), and the top-N of every retrieval source. A retrieval source is any
 ``Recommender`` (EASE, ALS, the two-tower model): ranking sees it only through
 ``SourceScores`` (its best items, and its score of any item), so the service can back it
 with a FAISS search and dot products and batch scoring with a dense score matrix, and both

@@ -18,7 +18,7 @@ class CandidateConfig:
     own: int = 60  # the customer's own items, by decayed purchase count
     neighbours: int = 40  # items bought together with the customer's items
     segment: int = 10  # best sellers of each of the customer's segments, per family
-    popular: int = 20  # recent best sellers overall
+    popular: int = 20  # best sellers overall (decayed with the long half-life)
     sources: dict[str, int] = field(default_factory=dict)
 
 
@@ -94,6 +94,10 @@ class RankingConfig:
     enabled: bool = True
     # In the evaluation, also a row for the ranker without retrieval sources (ablation).
     evaluate_history_only: bool = True
+    # How items new to the customer are ordered (segrec.ranking.new_items): model (the
+    # trees, interleaved with repeats) | prior (after the customer's own items, by segment
+    # popularity) | auto (whichever wins on the latest training window, held out).
+    new_items: str = "auto"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)

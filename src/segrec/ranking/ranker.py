@@ -9,13 +9,14 @@ only for items bought at least twice; popularity matters for new items, the cust
 share for repeats), trees need no feature scaling across windows of different lengths, and
 a few hundred shallow trees evaluate in numpy in well under a millisecond
 (``segrec.ranking.trees``). A pointwise log-loss gives calibrated purchase probabilities,
-so one score ranks repeat and new items against each other; scikit-learn is already a
+so one score can rank repeat and new items against each other; scikit-learn is already a
 training dependency, whereas LightGBM's lambdarank would add one for a gain we did not
-measure to be worth it (see the report in ``bench/ranking.py``).
+measure. Where the windows' new items do not carry over to the next period, new items are
+ordered by their segment prior instead (``segrec.ranking.new_items``, chosen per data set
+on a held-out window).
 
-Scores: a candidate gets ``OFFSET + log-odds`` (log-odds clipped to ±``CLIP``), every
-other catalog item its overall recent popularity scaled into [0, 1): all candidates rank
-above all non-candidates, and the ranking stays full-catalog and finite.
+Scores (``candidate_scores``): candidates score above 1, every other catalog item its
+long-decayed popularity scaled into [0, 1), so the ranking stays full-catalog and finite.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import polars as pl
 from segrec.ranking.candidates import Block, SourceScores
 from segrec.ranking.config import RankingConfig, ranking_config
 from segrec.ranking.features import names_for
+from segrec.ranking.new_items import candidate_scores, check_strategy, choose_strategy
 from segrec.ranking.state import RankingState, history_before
-from segrec.ranking.stats import ITEM_COLUMNS
 from segrec.ranking.training import (
     SegmentsAt,
     SourceFactory,
@@ -43,9 +44,6 @@ from segrec.ranking.training import (
 )
 from segrec.ranking.trees import TreeEnsemble
 from segrec.recommender import NEVER, History, Recommender, chunk_size_for, iter_chunks
-
-OFFSET = np.float32(100.0)
-CLIP = 50.0
 
 
 class HistoryRanker:
@@ -80,17 +78,33 @@ class HistoryRanker:
         self.state: RankingState | None = None
         self.models: dict[str, Recommender] = {}
         self._segments: pl.DataFrame | None = None
+        check_strategy(cfg.new_items)
+        self.new_items: str = "model" if cfg.new_items == "auto" else cfg.new_items
+        self.new_items_choice: dict[str, Any] = {}
 
     def fit(self, history: History) -> HistoryRanker:
-        """Fit the trees on the training windows, then build the state on all the history.
+        """Fit the trees on the training windows, choose how new items are ordered
+        (``ranking.new_items``), then build the state on all the history.
 
         Purchases at or after ``history.as_of`` are ignored, whoever built the history.
         """
+        history = history_before(history, history.as_of, history.segments)
+        data = training_set(history, self.cfg, self.sources, self.segments_at)
+        self.rebind(history)
+        assert self.state is not None
+        names = names_for(self.state, list(self.cfg.candidates.sources))
+        self.new_items, self.new_items_choice = self.cfg.new_items, {}
+        if self.cfg.new_items == "auto":
+            self.new_items, self.new_items_choice = choose_strategy(data, names, self._trees)
+        self.model = TreeEnsemble.from_sklearn(self._fit_trees(data.x, data.y, data.w), names)
+        self.training_rows = len(data.y)
+        return self
+
+    def _fit_trees(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
+        """scikit-learn's gradient-boosted trees on (x, y) weighted by w."""
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
 
-        history = history_before(history, history.as_of, history.segments)
-        data = training_set(history, self.cfg, self.sources, self.segments_at)
         m = self.cfg.model
         clf = HistGradientBoostingClassifier(
             max_iter=m.max_iter,
@@ -103,13 +117,11 @@ class HistoryRanker:
             random_state=self.cfg.seed,
         )
         with threadpool_limits(m.n_threads):
-            clf.fit(data.x, data.y, sample_weight=data.w)
-        self.rebind(history)
-        assert self.state is not None
-        names = names_for(self.state, list(self.cfg.candidates.sources))
-        self.model = TreeEnsemble.from_sklearn(clf, names)
-        self.training_rows = len(data.y)
-        return self
+            return clf.fit(x, y, sample_weight=w)
+
+    def _trees(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
+        """Trees fitted on (x, y, w), as a function from features to log-odds."""
+        return self._fit_trees(x, y, w).decision_function
 
     def rebind(self, history: History) -> HistoryRanker:
         """Keep the trees; rebuild the state and refit the sources on ``history``.
@@ -146,11 +158,11 @@ class HistoryRanker:
         return out
 
     def filler(self) -> np.ndarray:
-        """Scores of non-candidates: recent popularity in [0, 1), float32 (n_columns,)."""
+        """Scores of non-candidates: long-decayed popularity in [0, 1), float32 (n_columns,)."""
         state, _ = self.fitted
-        recent = state.item_stats[:, ITEM_COLUMNS.index("recent_lines")].astype(np.float64)
-        top = recent.max() if recent.size else 0.0
-        out = (0.999 * recent / top if top > 0 else np.zeros_like(recent)).astype(np.float32)
+        share = state.global_share.astype(np.float64)
+        top = share.max() if share.size else 0.0
+        out = (0.999 * share / top if top > 0 else np.zeros_like(share)).astype(np.float32)
         out[0] = NEVER
         return out
 
@@ -158,8 +170,7 @@ class HistoryRanker:
         """Candidates of a block with their scores: (block position, item, float32 score)."""
         state, model = self.fitted
         b, items, x = block_features(state, block, self.cfg)
-        raw = np.clip(model.predict_raw(x), -CLIP, CLIP)
-        return b, items, (OFFSET + raw).astype(np.float32)
+        return b, items, candidate_scores(self.new_items, model.predict_raw(x), x, model.features)
 
     def rank(
         self,
@@ -199,7 +210,12 @@ class HistoryRanker:
         directory.mkdir(parents=True, exist_ok=True)
         model.save(directory / "trees.npz")
         state.save(directory)
-        meta: dict[str, Any] = {"name": self.name, "config": asdict(self.cfg)}
+        meta: dict[str, Any] = {
+            "name": self.name,
+            "config": asdict(self.cfg),
+            "new_items": self.new_items,
+            "new_items_choice": self.new_items_choice,
+        }
         (directory / "ranker.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -220,6 +236,7 @@ class HistoryRanker:
             cfg, {name: _unavailable(name) for name in cfg.candidates.sources}, name=meta["name"]
         )
         out.model = TreeEnsemble.load(directory / "trees.npz")
+        out.new_items, out.new_items_choice = meta["new_items"], meta["new_items_choice"]
         out.state = RankingState.load(directory)
         out.models = dict(models or {})
         out._segments = segments

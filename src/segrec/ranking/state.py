@@ -103,12 +103,14 @@ class RankingState:
         frame = purchase_frame(history)
         n_rows = len(history.customer_map) + 1
         items = item_table(frame, history.n_columns, f.recent_days)
-        recent = items[:, ITEM_COLUMNS.index("recent_lines")].astype(np.float64)
-        recent[0] = -np.inf
-        popular = top_k(recent[None, :], cfg.candidates.popular)[0][0]
         weights = history.matrix(f.long_half_life_days)
         glob = np.asarray(weights.sum(axis=0), dtype=np.float64).ravel()
         glob = (glob / max(glob.sum(), 1e-12)).astype(np.float32)
+        # Best sellers by the long-decayed share, not the last few weeks: a holiday month
+        # (Ta-Feng's January) would otherwise fill every cold list with seasonal items.
+        ranked = glob.astype(np.float64)
+        ranked[0] = -np.inf
+        popular = top_k(ranked[None, :], cfg.candidates.popular)[0][0]
         return cls(
             as_of=history.as_of,
             customers=history.customer_map,

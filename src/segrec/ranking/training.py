@@ -44,12 +44,15 @@ class Window:
 @dataclass(frozen=True)
 class TrainingSet:
     """Stacked candidate pairs of every window: features ``x`` float32 (m, f), labels
-    ``y`` int8 (m,), sample weights ``w`` float32 (m,), ``window`` int16 (m,)."""
+    ``y`` int8 (m,), sample weights ``w`` float32 (m,), ``window`` int16 (m,) and
+    ``group`` int64 (m,), the customer of the pair, unique across windows (to rank the
+    candidates of one customer of one window together)."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     window: np.ndarray
+    group: np.ndarray
 
 
 def earliest_window_start(as_of: datetime, cfg: WindowsConfig) -> datetime:
@@ -107,8 +110,8 @@ def window_set(
     sources: Mapping[str, SourceFactory],
     segments: pl.DataFrame | None,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, w) of one window."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, w, customer code) of one window."""
     past = history_before(history, window.start, segments)
     state = RankingState.build(past, cfg)
     models = {name: make().fit(past) for name, make in sources.items()}
@@ -123,17 +126,20 @@ def window_set(
     limit = cfg.windows.max_customers
     if limit is not None and buyers.len() > limit:
         customers = buyers.gather(np.sort(rng.choice(buyers.len(), limit, replace=False)))
-    xs, ys = [], []
+    xs, ys, gs = [], [], []
     for chunk in iter_chunks(customers, chunk_size_for(history.n_columns, 64.0)):
         block = make_block(state, models, chunk, segments)
         b, items, x = block_features(state, block, cfg)
-        y = np.isin(_codes(chunk, buyers)[b] * state.n_columns + items, truth)
+        codes = _codes(chunk, buyers)[b]
+        y = np.isin(codes * state.n_columns + items, truth)
         # Customers none of whose candidates they bought say nothing about the order.
-        useful = np.bincount(b, weights=y, minlength=len(block)) > 0
-        xs.append(x[useful[b]])
-        ys.append(y[useful[b]])
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return _subsample(x, y, window.weight, cfg.windows.negative_rate, rng)
+        useful = (np.bincount(b, weights=y, minlength=len(block)) > 0)[b]
+        xs.append(x[useful])
+        ys.append(y[useful])
+        gs.append(codes[useful])
+    x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+    keep, w = _subsample(y, window.weight, cfg.windows.negative_rate, rng)
+    return x[keep], y[keep], w, g[keep]
 
 
 def _codes(ids: pl.Series, sorted_ids: pl.Series) -> np.ndarray:
@@ -142,12 +148,13 @@ def _codes(ids: pl.Series, sorted_ids: pl.Series) -> np.ndarray:
 
 
 def _subsample(
-    x: np.ndarray, y: np.ndarray, weight: float, rate: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep every positive and a ``rate`` share of negatives, weighted by 1 / rate."""
+    y: np.ndarray, weight: float, rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to keep (every positive and a ``rate`` share of negatives) and their weights
+    (negatives weighted by 1 / rate)."""
     keep = y | (rng.random(len(y)) < rate)
     w = np.where(y, weight, weight / rate).astype(np.float32)
-    return x[keep], y[keep], w[keep]
+    return keep, w[keep]
 
 
 def training_set(
@@ -161,7 +168,9 @@ def training_set(
     for k, window in enumerate(training_windows(history, cfg.windows)):
         segments = segments_at(window.start) if segments_at is not None else history.segments
         rng = np.random.default_rng([cfg.seed, k])  # per window: windows stay independent
-        x, y, w = window_set(history, window, cfg, sources, segments, rng)
-        parts.append((x, y, w, np.full(len(y), k, np.int16)))
-    x, y, w, win = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return TrainingSet(x, y.astype(np.int8), w, win)
+        x, y, w, g = window_set(history, window, cfg, sources, segments, rng)
+        parts.append((x, y, w, np.full(len(y), k, np.int16), g))
+    x, y, w, win, g = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    # Customer codes restart in every window: offset them so that groups stay apart.
+    group = win.astype(np.int64) * (int(g.max(initial=0)) + 1) + g
+    return TrainingSet(x, y.astype(np.int8), w, win, group)

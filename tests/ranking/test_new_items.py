@@ -1,0 +1,62 @@
+"""How new items are ordered: the NDCG used to choose, the two orders, the saved choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segrec.ranking import HistoryRanker
+from segrec.ranking.new_items import candidate_scores, log_prior, mean_ndcg
+from tests.ranking.toy import habits, small_config
+
+NAMES = ["is_new", "item_share", "seg_share:age", "seg_share:region"]
+
+
+def test_mean_ndcg_by_hand() -> None:
+    group = np.array([0, 0, 0, 1, 1, 2])
+    y = np.array([0, 1, 1, 1, 0, 0])
+    score = np.array([3.0, 2.0, 1.0, 0.0, 5.0, 1.0])
+    # group 0: hits at ranks 2, 3 of 2 positives; group 1: hit at rank 2 of 1; group 2: none.
+    g0 = (1 / np.log2(3) + 1 / np.log2(4)) / (1 + 1 / np.log2(3))
+    g1 = (1 / np.log2(3)) / 1
+    assert mean_ndcg(group, y, score, k=10) == pytest.approx((g0 + g1) / 2)
+    # At k = 1 neither group's top pair is a hit.
+    assert mean_ndcg(group, y, score, k=1) == 0.0
+
+
+def test_prior_puts_new_items_after_repeats_by_segment_share() -> None:
+    x = np.array(
+        [
+            [0, 0.1, 0.1, 0.1],  # a repeat with a poor model score
+            [1, 0.5, 0.4, 0.4],  # new, popular in the customer's segments
+            [1, 0.5, 0.01, 0.02],  # new, popular overall but not in the segments
+        ],
+        np.float32,
+    )
+    raw = np.array([-8.0, 6.0, 9.0])
+    model = candidate_scores("model", raw, x, NAMES)
+    assert model.argmax() == 2 and model.argmin() == 0
+    prior = candidate_scores("prior", raw, x, NAMES)
+    assert prior[0] > prior[1] > prior[2] > 1.0  # still above every non-candidate
+    assert log_prior(x, NAMES)[1] == pytest.approx(np.log(0.4 + 1e-9))
+
+
+def test_auto_choice_is_measured_saved_and_loaded(tmp_path: Path) -> None:
+    ranker = HistoryRanker(small_config()).fit(habits())
+    choice = ranker.new_items_choice
+    assert ranker.new_items in ("model", "prior")
+    assert set(choice) >= {"model", "prior", "held_out_window"}
+    best = max(("model", "prior"), key=lambda s: choice[s]["ndcg_all"] + choice[s]["ndcg_new"])
+    assert ranker.new_items == best
+    ranker.save(tmp_path)
+    loaded = HistoryRanker.load(tmp_path)
+    assert (loaded.new_items, loaded.new_items_choice) == (ranker.new_items, choice)
+
+
+def test_unknown_strategy_is_refused() -> None:
+    cfg = small_config()
+    cfg.new_items = "sometimes"
+    with pytest.raises(ValueError, match=r"ranking\.new_items"):
+        HistoryRanker(cfg)
