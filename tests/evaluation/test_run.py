@@ -104,6 +104,17 @@ def test_candidates_refuse_unknown_grid_keys_and_sources(tmp_path: Path) -> None
         load_candidates(cfg, [])
 
 
+def test_two_candidates_with_one_name_are_refused(small_result) -> None:
+    """Rows are keyed by model name: two models named alike would read as one."""
+    result, tmp = small_result
+    cfg = compose_config(tmp / "again", [*SMALL, *FAST])
+    data, split = prepare_data(cfg.data, tmp / "again")
+    validation, test = make_periods(data, split, lambda _: None)
+    twins = [Candidate("two_tower", Popularity), Candidate("two_tower", Popularity)]
+    with pytest.raises(ValueError, match=r"share names \['two_tower'\]"):
+        evaluate_candidates(twins, validation, test, cfg.evaluation, cfg.baselines, Console())
+
+
 def test_configured_fallback_and_disabled_baselines(tmp_path: Path) -> None:
     cfg = compose_config(
         tmp_path,

@@ -63,7 +63,8 @@ CandidateSource = Callable[["Config", Sequence[str]], list[Candidate]]
 
 
 def load_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
-    """The candidates of every source named in ``cfg.evaluation.models``, in that order."""
+    """The candidates of every source named in ``cfg.evaluation.models``, in that order
+    (``evaluate_candidates`` refuses two with one name)."""
     out: list[Candidate] = []
     for name in cfg.evaluation.models:
         if name not in SOURCES:
@@ -71,8 +72,4 @@ def load_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]:
         module, function = SOURCES[name].split(":")
         source: CandidateSource = getattr(importlib.import_module(module), function)
         out.extend(source(cfg, families))
-    names = [c.name for c in out]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ValueError(f"evaluation: candidates share names {duplicated}")
     return out

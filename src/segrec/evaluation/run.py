@@ -140,6 +140,10 @@ def evaluate_candidates(
     """Evaluate ``candidates`` on the two periods: (tidy table, runs, fallback name, its
     selection trials)."""
     console = console or Console()
+    names = [c.name for c in candidates]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"evaluation: candidates share names {duplicated}")
     objective = Objective(
         eval_cfg.tune_metric,
         eval_cfg.tune_k or max(eval_cfg.ks),

@@ -70,6 +70,7 @@ def fit_model(
     without segments.
     """
     console = console or Console()
+    name = model_cfg.name
     started = time.perf_counter()
     output_dir = Path(output_dir)
     checkpoints, log_dir = output_dir / "checkpoints", output_dir / "logs"
@@ -79,7 +80,7 @@ def fit_model(
     if resume and marker.exists():
         selected = json.loads(marker.read_text())
         console.print(f"Resuming: model selection done (best epoch {selected['best_epoch']})")
-        selection_model = _load(output_dir / "selection_model")
+        selection_model = _load(output_dir / "selection_model", name)
     else:
         console.print(
             f"Training {model_cfg.name} on the train period, early stopping on "
@@ -97,9 +98,9 @@ def fit_model(
             resume,
         )
         selected = _run_metrics(run)
-        TwoTowerRecommender(run.model, run.features).save(output_dir / "selection_model")
+        TwoTowerRecommender(run.model, run.features, name).save(output_dir / "selection_model")
         marker.write_text(json.dumps(selected, indent=2))
-        selection_model = TwoTowerRecommender(run.model, run.features)
+        selection_model = TwoTowerRecommender(run.model, run.features, name)
     final = selection_model
     refit: dict[str, Any] | None = None
     if trainer_cfg.refit:
@@ -117,7 +118,7 @@ def fit_model(
             max_epochs=selected["best_epoch"],
         )
         refit = _run_metrics(run)
-        final = TwoTowerRecommender(run.model, run.features)
+        final = TwoTowerRecommender(run.model, run.features, name)
     final.fit(test.history)
     final.save(output_dir / "model")
     metrics = {
@@ -145,7 +146,7 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-def _load(directory: Path) -> TwoTowerRecommender:
+def _load(directory: Path, name: str) -> TwoTowerRecommender:
     return TwoTowerRecommender(
-        TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features")
+        TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features"), name
     )
