@@ -106,7 +106,7 @@ def test_candidates_refuse_unknown_grid_keys_and_sources(tmp_path: Path) -> None
 
 def test_two_candidates_with_one_name_are_refused(small_result) -> None:
     """Rows are keyed by model name: two models named alike would read as one."""
-    result, tmp = small_result
+    _, tmp = small_result
     cfg = compose_config(tmp / "again", [*SMALL, *FAST])
     data, split = prepare_data(cfg.data, tmp / "again")
     validation, test = make_periods(data, split, lambda _: None)
