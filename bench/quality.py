@@ -117,6 +117,7 @@ def train(
         Path(cfg.paths.output_dir),
         segments_at,
         cfg.seed,
+        cfg.resume,  # -o resume=true: reuse the models a previous run of this workdir trained
         console=console,
     )
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from segrec.ranking import HistoryRanker
-from segrec.ranking.new_items import candidate_scores, log_prior, mean_ndcg
+from segrec.ranking.new_items import CHOICES, candidate_scores, log_prior, mean_ndcg
 from tests.ranking.toy import habits, small_config
 
 NAMES = ["is_new", "item_share", "seg_share:age", "seg_share:region"]
@@ -43,12 +43,25 @@ def test_prior_puts_new_items_after_repeats_by_segment_share() -> None:
     assert log_prior(x, NAMES)[1] == pytest.approx(np.log(0.4 + 1e-9))
 
 
+def test_blend_shrinks_new_items_towards_their_segment_prior() -> None:
+    x = np.array([[0, 0.1, 0.1, 0.1], [1, 0.5, 0.4, 0.4], [1, 0.5, 0.01, 0.02]], np.float32)
+    raw = np.array([-8.0, 6.0, 9.0])
+    blend = candidate_scores("blend", raw, x, NAMES)
+    prior = log_prior(x, NAMES)
+    assert blend[0] == pytest.approx(100.0 - 8.0)  # a repeat keeps the trees' score
+    assert blend[1:] == pytest.approx(100.0 + (raw[1:] + prior[1:]) / 2, rel=1e-6)
+    # The model preferred item 2; the blend follows the segments and prefers item 1.
+    assert blend[1] > blend[2]
+
+
 def test_auto_choice_is_measured_saved_and_loaded(tmp_path: Path) -> None:
-    ranker = HistoryRanker(small_config()).fit(habits())
+    cfg = small_config()
+    cfg.new_items = "auto"
+    ranker = HistoryRanker(cfg).fit(habits())
     choice = ranker.new_items_choice
-    assert ranker.new_items in ("model", "prior")
-    assert set(choice) >= {"model", "prior", "held_out_window"}
-    best = max(("model", "prior"), key=lambda s: choice[s]["ndcg_all"] + choice[s]["ndcg_new"])
+    assert ranker.new_items in CHOICES
+    assert set(choice) >= {*CHOICES, "held_out_window"}
+    best = max(CHOICES, key=lambda s: choice[s]["ndcg_all"] + choice[s]["ndcg_new"])
     assert ranker.new_items == best
     ranker.save(tmp_path)
     loaded = HistoryRanker.load(tmp_path)
