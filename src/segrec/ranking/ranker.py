@@ -187,11 +187,11 @@ class HistoryRanker:
         ``exclude``: item columns never to return (e.g. already purchased).
         """
         state, _ = self.fitted
-        row = state.customer_rows(pl.Series([customer_id]))
+        row = np.array([state.customer_index.get(customer_id, 0)], np.int64)
         label_index = np.zeros((1, len(state.segments)), np.int64)
         for j, seg in enumerate(state.segments):
             value = (labels or {}).get(seg.family)
-            label_index[0, j] = seg.encode(pl.Series([value], dtype=pl.Utf8))[0]
+            label_index[0, j] = seg.label_index.get(value, 0) if value is not None else 0
         _, items, scores = self.rank_block(Block(row, label_index, sources))
         if exclude is not None and len(exclude):
             keep = ~np.isin(items, exclude)
