@@ -127,7 +127,7 @@ def evaluate_with_ranker(
     from segrec.training.candidates import TwoTowerSource
 
     model = trained.recommender
-    families = _families(segments_at(split.test_start))
+    families = list(cfg.segments.families)  # the label columns, without assigning them
     source = TwoTowerSource(
         model,
         int(trained.metrics["selection"]["best_epoch"]),
@@ -155,10 +155,6 @@ def evaluate_with_ranker(
     result = evaluate(cfg, data, split, segments_at, console, [*others, *own])
     ranker = fitted.get(rankers[0].name) if rankers else None
     return result, ranker
-
-
-def _families(segments: Any) -> list[str]:
-    return [] if segments is None else [c for c in segments.columns if c != "customer_id"]
 
 
 def history_at_end(data: RetailData, segments_at: SegmentsAt) -> History:

@@ -18,6 +18,7 @@ def test_id_map_is_sorted_stable_and_reserves_zero(tmp_path: Path) -> None:
     assert a.ids.to_list() == b.ids.to_list() == ["a", "b", "c"]
     assert a.encode(["c", "a", "zzz", None]).tolist() == [3, 1, UNKNOWN, UNKNOWN]
     assert a.decode(np.array([1, 0, 3])).tolist() == ["a", None, "c"]
+    assert [a.index(v) for v in ["c", "a", "zzz", None]] == [3, 1, UNKNOWN, UNKNOWN]
     a.save(tmp_path / "m.parquet")
     assert IdMap.load(tmp_path / "m.parquet").encode(["b"]).tolist() == [2]
     assert len(a) == 3

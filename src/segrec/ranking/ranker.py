@@ -187,11 +187,10 @@ class HistoryRanker:
         ``exclude``: item columns never to return (e.g. already purchased).
         """
         state, _ = self.fitted
-        row = np.array([state.customer_index.get(customer_id, 0)], np.int64)
+        row = np.array([state.customers.index(customer_id)], np.int64)
         label_index = np.zeros((1, len(state.segments)), np.int64)
         for j, seg in enumerate(state.segments):
-            value = (labels or {}).get(seg.family)
-            label_index[0, j] = seg.label_index.get(value, 0) if value is not None else 0
+            label_index[0, j] = seg.vocabulary.index((labels or {}).get(seg.family))
         _, items, scores = self.rank_block(Block(row, label_index, sources))
         if exclude is not None and len(exclude):
             keep = ~np.isin(items, exclude)

@@ -53,17 +53,16 @@ class SegmentPopularity:
     share: np.ndarray
     top: np.ndarray
 
+    @cached_property
+    def vocabulary(self) -> IdMap:
+        """The labels as an id map: ``vocabulary.index(label)`` for one customer."""
+        return IdMap(pl.Series(self.labels, dtype=pl.Utf8))
+
     def encode(self, values: pl.Series) -> np.ndarray:
         """Label index of each value (0 where unknown), int64 (n,)."""
         if not self.labels:
             return np.zeros(values.len(), np.int64)
-        return IdMap(pl.Series(self.labels)).encode(values.cast(pl.Utf8))
-
-    @cached_property
-    def label_index(self) -> dict[str, int]:
-        """label → index, as ``encode`` gives it, for one customer without a join."""
-        codes = self.encode(pl.Series(self.labels, dtype=pl.Utf8))
-        return dict(zip(self.labels, codes.tolist(), strict=True))
+        return self.vocabulary.encode(values.cast(pl.Utf8))
 
 
 @dataclass(frozen=True)
@@ -135,14 +134,6 @@ class RankingState:
                 item_attribute(history, frame, items, name, n_rows, f.long_half_life_days)
                 for name in f.item_attributes
             ),
-        )
-
-    @cached_property
-    def customer_index(self) -> dict[str, int]:
-        """customer id → row, as ``customer_rows`` gives it, for one customer (the
-        service's call) without a join: a join per request costs milliseconds."""
-        return dict(
-            zip(self.customers.ids.to_list(), range(1, len(self.customers) + 1), strict=True)
         )
 
     def customer_rows(self, customer_ids: pl.Series) -> np.ndarray:
