@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +25,7 @@ import scipy.sparse as sp
 
 from segrec.ranking.config import CandidateConfig
 from segrec.ranking.state import RankingState
+from segrec.ranking.stats import csr_slices, sorted_lookup
 from segrec.recommender import top_k
 
 
@@ -54,32 +56,62 @@ class DenseScores:
 
 
 @dataclass(frozen=True)
+class PairScores:
+    """Scores of (block position, item) pairs as sorted arrays: ``keys`` int64 (m,),
+    ascending and unique, are ``position * n_columns + item``; ``values`` float32 (m,).
+    Absent pairs score 0; only positive scores are ever "top". Built with numpy alone, so
+    that one customer's scores cost no sparse-matrix construction."""
+
+    n_rows: int
+    n_columns: int
+    keys: np.ndarray
+    values: np.ndarray
+
+    def top(self, n: int) -> np.ndarray:
+        """Best ``n`` items per row, int64 (rows, n), ties to the smaller item; 0 where
+        there are fewer."""
+        keep = self.values > 0
+        if self.n_rows == 1 and np.count_nonzero(keep) > n:
+            # Exact shortcut for one row: only values at least its n-th largest can be
+            # in its top n (ties included); the boolean mask keeps item order.
+            keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
+        row, col = np.divmod(self.keys[keep], self.n_columns)
+        # Keys come sorted by (row, item); the stable lexsort keeps item order on ties.
+        order = np.lexsort((-self.values[keep], row))
+        row, col = row[order], col[order]
+        rank = np.arange(len(row)) - np.searchsorted(row, np.arange(self.n_rows))[row]
+        out = np.zeros((self.n_rows, n), np.int64)
+        first = rank < n
+        out[row[first], rank[first]] = col[first]
+        return out
+
+    def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of (block position, item) pairs, float32 (m,), 0 where absent."""
+        if self.keys.size == 0:  # a cold block
+            return np.zeros(len(items), np.float32)
+        pos = sorted_lookup(self.keys, block.astype(np.int64) * self.n_columns + items)
+        return np.where(pos >= 0, self.values[pos], np.float32(0.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
 class SparseScores:
     """Scores as CSR (block, n_columns); absent entries score 0 and are never "top"."""
 
     scores: sp.csr_matrix
 
+    @cached_property
+    def pairs(self) -> PairScores:
+        m = self.scores.tocsr(copy=True)
+        m.sum_duplicates()  # sorted, unique indices per row
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        keys = rows * m.shape[1] + m.indices
+        return PairScores(m.shape[0], m.shape[1], keys, m.data.astype(np.float32))
+
     def top(self, n: int) -> np.ndarray:
-        coo = self.scores.tocoo()
-        keep = coo.data > 0
-        row, col, val = coo.row[keep], coo.col[keep], coo.data[keep]
-        order = np.lexsort((col, -val, row))
-        row, col = row[order], col[order]
-        rank = np.arange(len(row)) - np.searchsorted(row, np.arange(self.scores.shape[0]))[row]
-        out = np.zeros((self.scores.shape[0], n), np.int64)
-        keep = rank < n
-        out[row[keep], rank[keep]] = col[keep]
-        return out
+        return self.pairs.top(n)
 
     def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
-        m = self.scores
-        row_of = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-        keys = row_of * m.shape[1] + m.indices
-        query = block.astype(np.int64) * m.shape[1] + items
-        if keys.size == 0:
-            return np.zeros(len(query), np.float32)
-        pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-        return np.where(keys[pos] == query, m.data[pos], 0.0).astype(np.float32)
+        return self.pairs.at(block, items)
 
 
 @dataclass(frozen=True)
@@ -95,29 +127,48 @@ class Block:
         return len(self.rows)
 
 
-def own_weights(state: RankingState, rows: np.ndarray) -> sp.csr_matrix:
-    """The block's decayed purchase counts, CSR (block, n_columns)."""
-    block, pos = state.pairs.rows_of(rows)
-    values = state.pairs.column("decay_long")[pos]
-    shape = (len(rows), state.n_columns)
-    out = sp.csr_matrix((values, (block, state.pairs.items[pos])), shape=shape)
-    out.sort_indices()
-    return out
+def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The block's own items normalised to sum 1 per customer, by decayed purchase count:
+    (position in the pair table, float32 weight), row after row, items ascending.
 
-
-def neighbour_scores(state: RankingState, rows: np.ndarray) -> SparseScores:
-    """Affinity of every item to the customer's history: the decay-weighted mean of its
-    similarity to the items they bought (0 for cold customers)."""
-    weights = own_weights(state, rows)
-    total = np.asarray(weights.sum(axis=1)).ravel()
+    float32 throughout, each row summed by ``np.add.reduceat`` as scipy's CSR row sum
+    does: the same numbers as the sparse product (``diag(1 / row sums) @ W``) this
+    replaced, so rankings did not move."""
+    at, pos = state.pairs.rows_of(rows)
+    decayed = state.pairs.column("decay_long")[pos]
+    total = np.zeros(len(rows), np.float32)
+    if len(at):
+        starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
+        total[at[starts]] = np.add.reduceat(decayed, starts)
     scale = np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0).astype(np.float32)
-    scores = (sp.diags(scale) @ weights @ state.neighbours).tocsr()
-    scores.sort_indices()
-    return SparseScores(scores)
+    return pos, scale[at] * decayed
+
+
+def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
+    """Affinity of every item to the customer's history: the decay-weighted mean of its
+    similarity to the items they bought (0 for cold customers).
+
+    A dense accumulation over the neighbour rows of the customer's own items (tens of
+    rows of ``k`` entries each) rather than a sparse matrix product per call. Each sum
+    adds its terms in float32 in descending own-item order, as scipy's CSR product did
+    (its intermediate rows come out reversed), so the scores are bit for bit the same.
+    """
+    pos, weight = own_weights(state, rows)
+    at = state.pairs.rows_of(rows)[0]
+    pos, weight, at = pos[::-1], weight[::-1], at[::-1]
+    nbr = state.neighbours
+    src, entry = csr_slices(nbr.indptr, state.pairs.items[pos])
+    keys = at[src] * state.n_columns + nbr.indices[entry]
+    terms = weight[src] * nbr.data[entry]
+    keys, inverse = np.unique(keys, return_inverse=True)
+    sums = np.zeros(len(keys), np.float32)
+    np.add.at(sums, inverse, terms)
+    nonzero = sums != 0  # as a sparse product, which drops zero sums
+    return PairScores(len(rows), state.n_columns, keys[nonzero], sums[nonzero])
 
 
 def candidate_pairs(
-    state: RankingState, block: Block, neighbours: SparseScores, cfg: CandidateConfig
+    state: RankingState, block: Block, neighbours: PairScores, cfg: CandidateConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """(block position, item) of every candidate, int64, sorted by position then item."""
     n = len(block)

@@ -101,6 +101,12 @@ class RankingState:
     def families(self) -> tuple[str, ...]:
         return tuple(s.family for s in self.segments)
 
+    @cached_property
+    def item_totals(self) -> np.ndarray:
+        """Column sums of ``item_stats`` (float32 (ITEM_COLUMNS,)): the denominators of
+        the item shares, summed once rather than over the catalog per request."""
+        return self.item_stats.sum(axis=0)
+
     @classmethod
     def build(cls, history: History, cfg: RankingConfig) -> RankingState:
         """Every statistic of ``history`` (rows at or after its as_of are ignored)."""

@@ -12,6 +12,7 @@ not NaN, so that a feature means the same wherever it is computed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -52,25 +53,40 @@ class PairTable:
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
 
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """``row * n_columns + item`` of every pair, int64 (nnz,), ascending (CSR order):
+        built once, so that a lookup costs a binary search, not a pass over the table."""
+        rows = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        return rows * self.n_columns + self.items
+
     def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
-        row_of = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        keys = row_of * self.n_columns + self.items
-        query = rows.astype(np.int64) * self.n_columns + items
-        if keys.size == 0:
-            return np.full(len(query), -1, np.int64)
-        pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-        return np.where(keys[pos] == query, pos, -1)
+        return sorted_lookup(self.keys, rows.astype(np.int64) * self.n_columns + items)
 
     def rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of ``rows``: (index into ``rows``, position in the table), int64."""
-        start, stop = self.indptr[rows], self.indptr[rows + 1]
-        lengths = stop - start
-        block = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        offsets = np.arange(lengths.sum(), dtype=np.int64) - np.repeat(
-            np.cumsum(lengths) - lengths, lengths
-        )
-        return block, np.repeat(start, lengths) + offsets
+        return csr_slices(self.indptr, rows)
+
+
+def csr_slices(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of CSR ``rows``, row after row: (index into ``rows``, position in the
+    CSR arrays), int64. For one row this is ``(0..., indptr[r]:indptr[r+1])``; a block
+    concatenates its rows' slices the same way."""
+    start, stop = indptr[rows], indptr[rows + 1]
+    lengths = stop - start
+    at = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+    # Position = the row's start + the offset within the row's slice.
+    shift = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
+    return at, np.arange(len(at), dtype=np.int64) + shift
+
+
+def sorted_lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each ``query`` in ascending unique ``keys``, -1 where absent (int64)."""
+    if keys.size == 0:
+        return np.full(len(query), -1, np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return np.where(keys[pos] == query, pos, -1)
 
 
 def purchase_frame(history: History) -> pl.DataFrame:
