@@ -26,6 +26,7 @@ import torch
 from common import datasets_dir, machine, markdown
 
 from segrec.baselines import ImplicitALS, Popularity
+from segrec.data import NEW
 from segrec.evaluation.protocol import make_periods
 from segrec.evaluation.run import default_segments_at
 from segrec.evaluation.tuning import Objective
@@ -57,6 +58,8 @@ def main() -> None:
     als = ImplicitALS(**als_cfg, seed=cfg.seed, fallback=Popularity()).fit(history)
     als_seconds = time.perf_counter() - started
     als_recall, als_ndcg = objective.value(als, validation), ndcg.value(als, validation)
+    als_new_recall = Objective("recall", 20, NEW).value(als, validation)
+    als_new_ndcg = Objective("ndcg", 20, NEW).value(als, validation)
 
     trainer = replace(cfg.trainer, num_threads=args.threads, progress_bar=False)
     run = train_two_tower(cfg.model, trainer, history, validation, segments_at, cfg.seed)
@@ -72,6 +75,8 @@ def main() -> None:
             "-",
             f"{als_recall:.4f}",
             f"{als_ndcg:.4f}",
+            f"{als_new_recall:.4f}",
+            f"{als_new_ndcg:.4f}",
         ],
         [
             cfg.model.name,
@@ -82,6 +87,8 @@ def main() -> None:
             f"{run.samples_per_second:,.0f}",
             f"{best['val/recall@20']:.4f}",
             f"{best['val/ndcg@20']:.4f}",
+            f"{best['val/new_recall@20']:.4f}",
+            f"{best['val/new_ndcg@20']:.4f}",
         ],
     ]
     n_lines = history.interactions.height
@@ -105,12 +112,15 @@ def main() -> None:
                     "lines/s",
                     "val R@20",
                     "val N@20",
+                    "val new R@20",
+                    "val new N@20",
                 ],
                 rows,
             ),
             "Per epoch: "
             + ", ".join(
                 f"{r['epoch']}: {r['elapsed_seconds']:.0f} s, R@20 {r['val/recall@20']:.4f}"
+                f" (new {r['val/new_recall@20']:.4f})"
                 for r in run.epoch_metrics
             ),
         ]

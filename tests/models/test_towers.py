@@ -125,6 +125,33 @@ def test_sampled_softmax_loss_decreases_and_masks_hits() -> None:
     assert (loss_fn.negative_p[1:] > 0).all()  # ... but every real one, bought or not
 
 
+@pytest.mark.parametrize("sampled", [False, True])
+def test_line_weights_weigh_the_loss(sampled: bool) -> None:
+    """A line of weight 0 does not count; weights 1 are the plain mean."""
+    model = make()
+    customer, segments, history, numeric = inputs()
+    u = model.customer_vectors(customer, segments, history, numeric)
+    targets, rows = torch.cat([customer + 1, customer + 2]), torch.arange(3).repeat(2)
+    loss_fn = (
+        SampledSoftmax(torch.ones(SIZES.n_items), lines_per_batch=6, n_negatives=8)
+        if sampled
+        else full_softmax_loss
+    )
+
+    def loss(t: torch.Tensor, r: torch.Tensor, w: torch.Tensor | None) -> float:
+        torch.manual_seed(0)
+        return float(loss_fn(model, u, t, r, w))
+
+    ones = torch.ones(6)
+    assert loss(targets, rows, ones) == pytest.approx(loss(targets, rows, None), rel=1e-6)
+    half = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    if not sampled:  # sampled: the weight-0 lines still shape the candidate set
+        assert loss(targets, rows, half) == pytest.approx(
+            loss(targets[:3], rows[:3], None), rel=1e-6
+        )
+    assert loss(targets, rows, half) != pytest.approx(loss(targets, rows, None), rel=1e-3)
+
+
 def test_save_load_round_trip(tmp_path: Path) -> None:
     model = make()
     model.save(tmp_path / "m")

@@ -80,6 +80,26 @@ def test_examples_see_only_earlier_baskets() -> None:
     assert batch["numeric"][3].tolist() == [0.0, 0.0, 0.0, 0.0]
 
 
+def test_repeat_lines_are_weighted_and_all_repeat_baskets_dropped() -> None:
+    # c1 comes back on day 9 for i3 alone: a basket of nothing new.
+    again = pl.DataFrame(
+        [("c1", "i3", D(2024, 1, 9), "b5")],
+        schema=["customer_id", "item_id", "timestamp", "basket_id"],
+        orient="row",
+    ).with_columns(quantity=pl.lit(1.0), revenue=pl.lit(2.0))
+    seq = PurchaseSequences.build(pl.concat([history(), again]), CATALOG)
+    # lines: c1 b1 (i1, i2), b2 (i3), b3 (i2, i4), b5 (i3); c2 (i4): i4 is new for c2
+    assert seq.repeats().tolist() == [False, False, False, True, False, True, False]
+    half = build_examples(seq, features(), None, repeat_weight=0.5)
+    assert len(half) == 5
+    assert half.batch(torch.arange(5))["weight"].tolist() == [1, 1, 1, 0.5, 1, 0.5, 1]
+    none = build_examples(seq, features(), None, repeat_weight=0.0)
+    assert len(none) == 4  # b5 is no example; b3 stays for i4, its i2 weighs nothing
+    batch = none.batch(torch.arange(4))
+    assert batch["weight"].tolist() == [1, 1, 1, 0, 1, 1]
+    assert batch["target_row"].tolist() == [0, 0, 1, 2, 2, 3]
+
+
 def test_gather_history_truncates_to_the_last_lines() -> None:
     items = torch.arange(10, 20)
     out = gather_history(items, torch.tensor([0, 4, 0]), torch.tensor([5, 5, 0]), 3)

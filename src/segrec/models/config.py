@@ -53,6 +53,10 @@ class ModelConfig:
     lr: float = 0.003
     weight_decay: float = 0.0
     batch_size: int = 256  # baskets per batch (each basket: all its purchase lines)
+    # Weight of a target line whose item the customer bought in an earlier basket (others
+    # weigh 1). Below 1 the model spends itself on what is new to the customer, which the
+    # ranker cannot get from the customer's own history; 0 drops repeats as targets.
+    repeat_weight: float = 1.0
     # Behavioural segments are re-assigned every N days of the training period so that each
     # example sees the labels it would have had then (null: the labels as of the cutoff).
     segment_snapshot_days: int | None = 14
@@ -72,6 +76,8 @@ class ModelConfig:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.id_dropout <= 1.0:
             raise ValueError(f"model.id_dropout must be in [0, 1], got {self.id_dropout}")
+        if self.repeat_weight < 0:
+            raise ValueError(f"model.repeat_weight must be >= 0, got {self.repeat_weight}")
         if self.temperature <= 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
 

@@ -2,18 +2,23 @@
 
 Both take baskets: customer vectors ``u`` (B, d), one per basket, and the T purchase lines
 of those baskets as ``targets`` (T,) item indices with ``rows`` (T,) their basket's row
-in ``u``. The loss is the mean over lines of -log p(item | customer), so a basket of
-seven lines weighs seven times one line, exactly as one example per line would.
+in ``u`` and ``weights`` (T,) how much each line counts. The loss is the weighted mean over
+lines of -log p(item | customer), so a basket of seven lines weighs seven times one line,
+exactly as one example per line would.
 
-Full softmax is exact and, for catalogs up to some tens of thousands of items, cheap: one
-(B, d) × (d, n_items) product per step. Beyond that, sampled softmax scores each basket
-against the batch's own targets (in-batch negatives, drawn ∝ item frequency) plus a shared
-set of extra negatives drawn from a mix of frequency^0.75 and uniform; every candidate's
-logit is corrected by the log of its expected count in the sample (Yi et al. 2019), so the
-model learns p(item | customer) rather than p(item | customer) / popularity. The uniform
-share matters: an item nobody bought in training would otherwise never be a negative and
-could keep an arbitrary, high score. The other items of the same basket are correct
-answers too, so they are left out of a line's negatives.
+Full softmax is exact, but its cost is one (B, d) × (d, n_items) product per step *and*
+a dense (B, n_items) gradient: per epoch it grows with baskets × catalog, whatever the
+batch size. Sampled softmax scores each basket against the distinct items of the batch's
+own targets (in-batch negatives, drawn ∝ item frequency) plus a shared set of extra
+negatives drawn from a mix of frequency^0.75 and uniform, so its cost grows with the
+batch's distinct items instead (Ta-Feng, 1024 baskets: ~6k of 24k items). Candidates are
+deduplicated, so an item is one column however often it was drawn, and its logit is
+corrected by the log of the probability that it is in the sample (Yi et al. 2019; with
+distinct candidates the inclusion probability, 1 - exp(-expected count), as TensorFlow's
+unique samplers use): the model then learns p(item | customer), not p / popularity. The
+uniform share matters: an item nobody bought in training would otherwise never be a
+negative and could keep an arbitrary, high score. The items of a line's own basket are
+correct answers too, so they are left out of its negatives.
 """
 
 from __future__ import annotations
@@ -26,20 +31,33 @@ from segrec.models.two_tower import TwoTower
 NEG = -1e9
 
 
-def full_softmax_loss(model: TwoTower, customers: Tensor, targets: Tensor, rows: Tensor) -> Tensor:
-    """Mean cross-entropy of ``targets`` over every real item (the unknown item 0 is left
-    out of the softmax)."""
+def weighted_mean(losses: Tensor, weights: Tensor | None) -> Tensor:
+    """Mean of per-line ``losses`` (T,) weighted by ``weights`` (T,); plain mean if None."""
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def full_softmax_loss(
+    model: TwoTower,
+    customers: Tensor,
+    targets: Tensor,
+    rows: Tensor,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Weighted mean cross-entropy of ``targets`` over every real item (the unknown item 0
+    is left out of the softmax)."""
     items = model.item_vectors()[1:]  # (n_items - 1, d)
     logits = (customers * model.logit_scale()) @ items.T  # (B, n_items - 1)
     log_p = torch.log_softmax(logits.float(), dim=1)
-    return -log_p[rows, targets - 1].mean()
+    return weighted_mean(-log_p[rows, targets - 1], weights)
 
 
 class SampledSoftmax(nn.Module):
     """Sampled softmax with in-batch + shared negatives and logQ correction.
 
     ``frequency`` (n_items,) counts each item as a training target; ``lines_per_batch`` is
-    the nominal number of in-batch candidates T used for the expected counts.
+    the nominal number of in-batch candidates T used for the inclusion probabilities.
     """
 
     def __init__(
@@ -60,24 +78,30 @@ class SampledSoftmax(nn.Module):
         uniform = uniform / uniform.sum()
         q = (1.0 - uniform_share) * smooth + uniform_share * uniform
         expected = lines_per_batch * p_target + n_negatives * q
+        included = -torch.expm1(-expected)  # P(item among the distinct candidates)
         self.n_negatives = n_negatives
         self.register_buffer("negative_p", q.float(), persistent=False)
         self.register_buffer(
-            "log_expected", expected.clamp_min(1e-12).log().float(), persistent=False
+            "log_included", included.clamp_min(1e-12).log().float(), persistent=False
         )
 
-    def forward(self, model: TwoTower, customers: Tensor, targets: Tensor, rows: Tensor) -> Tensor:
+    def forward(
+        self,
+        model: TwoTower,
+        customers: Tensor,
+        targets: Tensor,
+        rows: Tensor,
+        weights: Tensor | None = None,
+    ) -> Tensor:
         negatives = torch.multinomial(self.negative_p, self.n_negatives, replacement=True)
-        candidates = torch.cat([targets, negatives])  # (C,) = (T + M,)
-        vectors = model.item_vectors(candidates)
+        candidates, column = torch.unique(torch.cat([targets, negatives]), return_inverse=True)
+        own_column = column[: targets.shape[0]]  # (T,): each line's item among candidates
+        vectors = model.item_vectors(candidates)  # (C, d), C distinct items
         logits = (customers * model.logit_scale()) @ vectors.T  # (B, C)
-        logits = logits.float() - self.log_expected[candidates]
-        n_items = self.negative_p.shape[0]
+        logits = logits.float() - self.log_included[candidates]
         # A candidate is not a negative of basket b if its item is one of b's lines.
-        basket_keys = rows * n_items + targets  # (T,)
-        b = customers.shape[0]
-        pair_keys = torch.arange(b, device=rows.device).unsqueeze(1) * n_items + candidates
-        positive = torch.isin(pair_keys, basket_keys)  # (B, C)
+        positive = torch.zeros_like(logits, dtype=torch.bool)
+        positive[rows, own_column] = True
         negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
-        own = logits[rows, torch.arange(targets.shape[0], device=rows.device)]  # (T,)
-        return (torch.logaddexp(own, negative_lse[rows]) - own).mean()
+        own = logits[rows, own_column]  # (T,)
+        return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)

@@ -1,6 +1,7 @@
 """Training examples as tensors, and the batches the training loop draws from them.
 
-Every deduplicated purchase line of the training history is a training target; its
+Every deduplicated purchase line of the training history is a training target, weighted
+by ``model.repeat_weight`` where the customer had bought the item before; its
 features are what was known before its basket (``PurchaseSequences``) and the customer's
 segment labels at the last snapshot before it. All lines of one basket share those
 features, so an example is a *basket*: the customer tower runs once per basket and the
@@ -35,13 +36,15 @@ Batch = dict[str, Tensor]
 
 @dataclass
 class Examples:
-    """One row per basket (n,): its lines ``[first, stop)`` of ``items`` (the targets),
-    history range ``[start, first)``, ``n_baskets`` and ``gap_days`` before it,
+    """One row per basket (n,): its lines ``[first, stop)`` of ``items`` (the targets,
+    weighted by ``weights``, one per line of ``items``), history range ``[start, first)``,
+    ``n_baskets`` and ``gap_days`` before it,
     ``customers`` (id embedding index), ``rows`` (customer row of ``segment_table``) and
     ``snapshot``. ``segment_table`` is (S, C, F): labels of the C training customers at S
     snapshots."""
 
     items: Tensor
+    weights: Tensor
     first: Tensor
     stop: Tensor
     start: Tensor
@@ -62,7 +65,8 @@ class Examples:
 
     def batch(self, index: Tensor) -> Batch:
         """Inputs of baskets ``index`` (B,): customer (B,), segments (B, F), history (B, L),
-        numeric (B, 4); and their T lines: target (T,) items, target_row (T,) basket row."""
+        numeric (B, 4); and their T lines: target (T,) items, target_row (T,) basket row,
+        weight (T,)."""
         start, first, stop = self.start[index], self.first[index], self.stop[index]
         sizes = stop - first
         row = torch.repeat_interleave(torch.arange(len(index)), sizes)
@@ -75,6 +79,7 @@ class Examples:
             "numeric": numeric_features(first - start, self.n_baskets[index], self.gap_days[index]),
             "target": self.items[lines],
             "target_row": row,
+            "weight": self.weights[lines],
         }
 
     def target_counts(self, n_items: int) -> Tensor:
@@ -100,6 +105,7 @@ def build_examples(
     features: FeatureSpace,
     segments: pl.DataFrame | None,
     snapshots: list[tuple[datetime, pl.DataFrame | None]] | None = None,
+    repeat_weight: float = 1.0,
 ) -> Examples:
     """One example per basket of ``sequences`` (the training history).
 
@@ -108,9 +114,16 @@ def build_examples(
     only, so never its own basket); examples before the first snapshot see every family as
     unknown. Without them, every example reads ``segments`` (labels as of the cutoff:
     simpler, but behavioural labels then describe the customer's future within training).
+
+    A line whose item the customer bought in an earlier basket weighs ``repeat_weight``
+    (others 1); baskets whose lines all weigh 0 are no examples.
     """
+    weights = np.where(sequences.repeats(), np.float32(repeat_weight), np.float32(1.0))
     first = np.flatnonzero(sequences.basket_start == np.arange(len(sequences)))
     stop = np.append(first[1:], len(sequences))
+    if repeat_weight == 0:
+        useful = np.add.reduceat(weights, first) > 0 if len(first) else np.zeros(0, bool)
+        first, stop = first[useful], stop[useful]
     start, _, gap = sequences.before_basket(first)
     customer_ids = sequences.customers.ids
     rows = sequences.line_customers()[first]
@@ -125,6 +138,7 @@ def build_examples(
         snapshot = np.searchsorted(date_us, sequences.times[first], side="right")  # 0: none
     return Examples(
         items=torch.from_numpy(sequences.items),
+        weights=torch.from_numpy(weights.astype(np.float32)),
         first=torch.from_numpy(first),
         stop=torch.from_numpy(stop),
         start=torch.from_numpy(start),

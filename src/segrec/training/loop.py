@@ -76,7 +76,9 @@ def prepare(
     labels = pl.concat(frames, how="vertical_relaxed") if frames and cfg.use_segments else None
     features = FeatureSpace.fit(cfg, history.item_map, history.items, history.interactions, labels)
     sequences = PurchaseSequences.build(history.interactions, features.item_map)
-    examples = build_examples(sequences, features, history.segments, snapshots or None)
+    examples = build_examples(
+        sequences, features, history.segments, snapshots or None, cfg.repeat_weight
+    )
     return features, sequences, examples
 
 

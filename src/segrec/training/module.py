@@ -57,10 +57,10 @@ class TwoTowerTask(L.LightningModule):
         u = self.model.customer_vectors(
             customer, batch["segments"], batch["history"], batch["numeric"]
         )
-        targets, rows = batch["target"], batch["target_row"]
+        targets, rows, weights = batch["target"], batch["target_row"], batch["weight"]
         if self.sampled is not None:
-            return self.sampled(self.model, u, targets, rows)
-        return full_softmax_loss(self.model, u, targets, rows)
+            return self.sampled(self.model, u, targets, rows, weights)
+        return full_softmax_loss(self.model, u, targets, rows, weights)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(batch)
@@ -75,8 +75,10 @@ class TwoTowerTask(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        # fused: one kernel per parameter instead of a dozen elementwise passes over every
+        # embedding table (the optimiser step was ~40% of a CPU training step).
         return torch.optim.AdamW(
-            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True
         )
 
 

@@ -90,6 +90,14 @@ class PurchaseSequences:
         """Customer row of every line (n,)."""
         return np.repeat(np.arange(len(self.customers), dtype=np.int64), np.diff(self.ptr))
 
+    def repeats(self) -> np.ndarray:
+        """Whether each line (n,) buys an item its customer bought in an earlier basket."""
+        key = self.line_customers() * (int(self.items.max(initial=0)) + 1) + self.items
+        order = np.argsort(key, kind="stable")  # stable: time order within each key
+        repeat = np.zeros(len(key), bool)
+        repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+        return repeat
+
     def before_basket(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For target lines: (first line of customer, end of known history, days since the
         previous basket) — history is lines ``[start, end)``, all of earlier baskets."""
