@@ -57,3 +57,13 @@ def test_wrong_width_is_refused(fitted) -> None:
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
     with pytest.raises(ValueError, match=r"expected \(n, 5\) features, got \(3000, 4\)"):
         trees.predict_raw(x[:, :4])
+
+
+def test_one_row_or_a_few_score_as_in_a_large_batch(fitted) -> None:
+    """The per-customer path scores a handful of rows: same numbers as any batch."""
+    model, x = fitted
+    trees = TreeEnsemble.from_sklearn(model, list("abcde"))
+    whole = trees.predict_raw(x)
+    clean = np.flatnonzero(~np.isnan(x).any(axis=1))[:7]  # rows without missing values
+    for rows in ([0], [5, 6, 7], clean.tolist(), list(range(250, 270))):
+        np.testing.assert_array_equal(trees.predict_raw(x[rows]), whole[rows])

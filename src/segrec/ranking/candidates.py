@@ -127,9 +127,10 @@ class Block:
         return len(self.rows)
 
 
-def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The block's own items normalised to sum 1 per customer, by decayed purchase count:
-    (position in the pair table, float32 weight), row after row, items ascending.
+def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The block's own items, weighted by decayed purchase count normalised to sum 1 per
+    customer: (index into ``rows``, position in the pair table, float32 weight), row after
+    row, items ascending.
 
     float32 throughout, each row summed by ``np.add.reduceat`` as scipy's CSR row sum
     does: the same numbers as the sparse product (``diag(1 / row sums) @ W``) this
@@ -141,7 +142,7 @@ def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.n
         starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
         total[at[starts]] = np.add.reduceat(decayed, starts)
     scale = np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0).astype(np.float32)
-    return pos, scale[at] * decayed
+    return at, pos, scale[at] * decayed
 
 
 def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
@@ -153,9 +154,7 @@ def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
     adds its terms in float32 in descending own-item order, as scipy's CSR product did
     (its intermediate rows come out reversed), so the scores are bit for bit the same.
     """
-    pos, weight = own_weights(state, rows)
-    at = state.pairs.rows_of(rows)[0]
-    pos, weight, at = pos[::-1], weight[::-1], at[::-1]
+    at, pos, weight = (a[::-1] for a in own_weights(state, rows))
     nbr = state.neighbours
     src, entry = csr_slices(nbr.indptr, state.pairs.items[pos])
     keys = at[src] * state.n_columns + nbr.indices[entry]
@@ -171,14 +170,14 @@ def candidate_pairs(
     state: RankingState, block: Block, neighbours: PairScores, cfg: CandidateConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """(block position, item) of every candidate, int64, sorted by position then item."""
-    n = len(block)
+    n, width = len(block), state.n_columns
     at, pos = state.pairs.rows_of(block.rows)
     own = state.pairs.column("rank")[pos] <= cfg.own
-    parts_b, parts_c = [at[own]], [state.pairs.items[pos][own]]
+    parts = [at[own] * width + state.pairs.items[pos][own]]
 
     def add(top: np.ndarray) -> None:
-        parts_b.append(np.repeat(np.arange(n, dtype=np.int64), top.shape[1]))
-        parts_c.append(top.ravel().astype(np.int64))
+        """A (block, N) top list's (position, item) keys."""
+        parts.append((np.arange(n, dtype=np.int64)[:, None] * width + top).ravel())
 
     if cfg.neighbours:
         add(neighbours.top(cfg.neighbours))
@@ -189,10 +188,8 @@ def candidate_pairs(
         for j, seg in enumerate(state.segments):
             add(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
-        add(
-            np.broadcast_to(state.popular[: cfg.popular], (n, min(cfg.popular, len(state.popular))))
-        )
-    keys = np.unique(np.concatenate(parts_b) * state.n_columns + np.concatenate(parts_c))
+        add(state.popular[None, : cfg.popular])
+    keys = np.unique(np.concatenate(parts))
     b, c = np.divmod(keys, state.n_columns)
     keep = c > 0
     return b[keep], c[keep]

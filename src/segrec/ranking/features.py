@@ -118,7 +118,7 @@ def _pair_columns(
 def _safe_div(a: np.ndarray, b: np.ndarray, default: float = 0.0) -> np.ndarray:
     """``a / b`` where ``b > 0``, else ``default``, float32; nothing is divided where
     ``b <= 0``, so no warning to silence."""
-    out = np.full(np.broadcast_shapes(np.shape(a), np.shape(b)), default, np.float32)
+    out = np.full(np.broadcast(a, b).shape, default, np.float32)
     return np.divide(a, b, out=out, where=np.greater(b, 0))
 
 
