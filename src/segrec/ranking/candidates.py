@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from segrec.ranking.config import CandidateConfig
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import csr_slices, sorted_lookup
+from segrec.ranking.stats import csr_slices, run_starts, sorted_lookup
 from segrec.recommender import top_k
 
 
@@ -139,7 +139,7 @@ def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.n
     decayed = state.pairs.column("decay_long")[pos]
     total = np.zeros(len(rows), np.float32)
     if len(at):
-        starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
+        starts = run_starts(at)
         total[at[starts]] = np.add.reduceat(decayed, starts)
     scale = np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0).astype(np.float32)
     return at, pos, scale[at] * decayed

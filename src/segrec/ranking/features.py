@@ -27,7 +27,7 @@ import numpy as np
 
 from segrec.ranking.candidates import Block, PairScores
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS
+from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS, run_starts
 
 BASE_FEATURES = (
     "own_line_share",
@@ -89,9 +89,9 @@ def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Each value minus the largest of its block position's, for sorted ``block``."""
     if len(values) == 0:
         return values.astype(np.float32)
-    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+    starts = run_starts(block)
     best = np.maximum.reduceat(values, starts)
-    lengths = np.diff(np.r_[starts, len(values)])
+    lengths = np.diff(starts, append=len(values))
     return (values - np.repeat(best, lengths)).astype(np.float32)
 
 
@@ -122,6 +122,45 @@ def _safe_div(a: np.ndarray, b: np.ndarray, default: float = 0.0) -> np.ndarray:
     return np.divide(a, b, out=out, where=np.greater(b, 0))
 
 
+# Per-customer and per-item features: functions of one row of the state's tables,
+# computed for every customer and item once per state (``RankingState.derived``), so a
+# request gathers them instead of recomputing them for each of its candidates.
+CUSTOMER_FEATURES = (*CUSTOMER_COLUMNS, "weeks", "days_per_week", "items_per_visit")
+ITEM_FEATURES = ("recent_share", "share", "trend", "repeat_rate", "recent_buyers", "age")
+
+
+def customer_features(state: RankingState) -> np.ndarray:
+    """float32 (n_rows, CUSTOMER_FEATURES): the customer table, weeks of history (at
+    least 1), visits per week and distinct items per visit."""
+    stats = state.customer_stats
+    c = {name: stats[:, j] for j, name in enumerate(CUSTOMER_COLUMNS)}
+    weeks = np.maximum(np.where(c["first_age"] < FAR, c["first_age"], 0.0) / 7.0, 1.0)
+    extra = [weeks, c["days"] / weeks, _safe_div(c["items"], c["days"])]
+    return np.column_stack([stats, *extra]).astype(np.float32, copy=False)
+
+
+def item_features(state: RankingState) -> np.ndarray:
+    """float32 (n_columns, ITEM_FEATURES + one share per item attribute): recent and
+    overall sales share, trend, repeat-buyer rate, recent buyers' share of active
+    customers, days on sale, and the item's share of its attribute value's sales."""
+    i = {name: state.item_stats[:, j] for j, name in enumerate(ITEM_COLUMNS)}
+    totals = state.item_totals
+    share = _safe_div(i["lines"], np.float32(totals[ITEM_COLUMNS.index("lines")]))
+    recent = _safe_div(i["recent_lines"], np.float32(totals[ITEM_COLUMNS.index("recent_lines")]))
+    columns = [
+        recent,
+        share,
+        _safe_div(recent, share),
+        _safe_div(i["repeat_buyers"], i["buyers"]),
+        _safe_div(i["recent_buyers"], np.float32(state.recent_customers)),
+        np.minimum(i["first_age"], FAR),
+    ]
+    for att in state.attributes:
+        value = att.codes
+        columns.append(_safe_div(i["lines"], att.value_lines[value]) * (value > 0))
+    return np.column_stack(columns).astype(np.float32, copy=False)
+
+
 def pair_features(
     state: RankingState,
     block: Block,
@@ -133,21 +172,15 @@ def pair_features(
     """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``)."""
     rows = block.rows[b]
     p = _pair_columns(state, rows, items)
-    cust = state.customer_stats[rows]
-    c = {name: cust[:, j] for j, name in enumerate(CUSTOMER_COLUMNS)}
-    it = state.item_stats[items]
-    i = {name: it[:, j] for j, name in enumerate(ITEM_COLUMNS)}
-    totals = state.item_totals
-    weeks = np.maximum(np.where(c["first_age"] < FAR, c["first_age"], 0.0) / 7.0, 1.0)
-    item_share = _safe_div(i["lines"], np.float32(totals[ITEM_COLUMNS.index("lines")]))
-    recent_share = _safe_div(
-        i["recent_lines"], np.float32(totals[ITEM_COLUMNS.index("recent_lines")])
-    )
+    cust = state.derived(customer_features)[rows]
+    c = {name: cust[:, j] for j, name in enumerate(CUSTOMER_FEATURES)}
+    it = state.derived(item_features)[items]
+    i = {name: it[:, j] for j, name in enumerate(ITEM_FEATURES)}
     nbr = neighbours.at(b, items)
     columns = [
         _safe_div(p["lines"], c["lines"]),
         _safe_div(p["days"], c["days"]),
-        (p["days"] / weeks).astype(np.float32),
+        (p["days"] / c["weeks"]).astype(np.float32),
         p["decay_short"],
         p["decay_long"],
         _safe_div(p["decay_long"], c["decay_long"]),
@@ -157,18 +190,13 @@ def pair_features(
         np.where(p["interval"] < FAR, _safe_div(p["last_age"], p["interval"]), -1.0),
         (~p["found"]).astype(np.float32),
         c["last_age"],
-        (c["days"] / weeks).astype(np.float32),
-        _safe_div(c["items"], c["days"]),
-        recent_share,
-        item_share,
-        _safe_div(recent_share, item_share),
-        _safe_div(i["repeat_buyers"], i["buyers"]),
-        _safe_div(i["recent_buyers"], np.float32(state.recent_customers)),
-        np.minimum(i["first_age"], FAR),
+        c["days_per_week"],
+        c["items_per_visit"],
+        *(i[name] for name in ITEM_FEATURES),
         nbr,
         rank_within(b, nbr),
     ]
-    for att in state.attributes:
+    for k, att in enumerate(state.attributes):
         value = att.codes[items]
         pos = att.customers.lookup(rows, value)
         found = (pos >= 0) & (value > 0)
@@ -176,7 +204,7 @@ def pair_features(
         columns += [
             _safe_div(own[:, 0], c["lines"]),
             _safe_div(own[:, 1], c["decay_long"]),
-            _safe_div(i["lines"], att.value_lines[value]) * (value > 0),
+            it[:, len(ITEM_FEATURES) + k],
         ]
     for j, seg in enumerate(state.segments):
         share = seg.share[block.labels[b, j], items]

@@ -10,6 +10,7 @@ the bundle can carry it and the service can read it with numpy and scipy.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -100,6 +101,15 @@ class RankingState:
     @property
     def families(self) -> tuple[str, ...]:
         return tuple(s.family for s in self.segments)
+
+    def derived(self, build: Callable[[RankingState], np.ndarray]) -> np.ndarray:
+        """``build(self)``, computed on first use and kept with this (immutable) state:
+        tables derived from the statistics, such as per-item features, that each request
+        would otherwise recompute for its few candidates."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if build not in memo:
+            memo[build] = build(self)
+        return memo[build]
 
     @cached_property
     def item_totals(self) -> np.ndarray:

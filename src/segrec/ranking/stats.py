@@ -81,6 +81,11 @@ def csr_slices(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return at, np.arange(len(at), dtype=np.int64) + shift
 
 
+def run_starts(sorted_ids: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in non-empty ``sorted_ids``, int64."""
+    return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+
+
 def sorted_lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Position of each ``query`` in ascending unique ``keys``, -1 where absent (int64)."""
     if keys.size == 0:
