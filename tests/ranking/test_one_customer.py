@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from segrec.baselines import Popularity
-from segrec.ranking import HistoryRanker
+from segrec.ranking import HistoryRanker, candidates
 from segrec.ranking.candidates import Block, DenseScores, PairScores, SparseScores, neighbour_scores
 from segrec.ranking.state import RankingState
 from segrec.ranking.stats import csr_slices
@@ -103,7 +103,12 @@ def sparse_definition(state: RankingState, rows: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def test_neighbour_scores_equal_the_sparse_product_bit_for_bit(ranker: HistoryRanker) -> None:
+@pytest.mark.parametrize("cells", [None, 50])  # 50: a block takes many dense passes
+def test_neighbour_scores_equal_the_sparse_product_bit_for_bit(
+    ranker: HistoryRanker, monkeypatch: pytest.MonkeyPatch, cells: int | None
+) -> None:
+    if cells is not None:
+        monkeypatch.setattr(candidates, "DENSE_CELLS", cells)
     state, _ = ranker.fitted
     rows = np.r_[np.arange(1, len(state.customers) + 1), 0].astype(np.int64)
     for chunk in [rows[:1], rows[7:8], rows[-1:], rows[:40], rows]:

@@ -159,11 +159,32 @@ def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
     src, entry = csr_slices(nbr.indptr, state.pairs.items[pos])
     keys = at[src] * state.n_columns + nbr.indices[entry]
     terms = weight[src] * nbr.data[entry]
-    keys, inverse = np.unique(keys, return_inverse=True)
-    sums = np.zeros(len(keys), np.float32)
-    np.add.at(sums, inverse, terms)
-    nonzero = sums != 0  # as a sparse product, which drops zero sums
-    return PairScores(len(rows), state.n_columns, keys[nonzero], sums[nonzero])
+    keys, sums = sum_by_key(keys, terms, len(rows) * state.n_columns)
+    return PairScores(len(rows), state.n_columns, keys, sums)
+
+
+DENSE_CELLS = 1 << 22  # scratch cells of one pass of ``sum_by_key`` (16 MiB of float32)
+
+
+def sum_by_key(keys: np.ndarray, terms: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 sum of ``terms`` per key in [0, size): (keys ascending, sums), zero
+    sums dropped, as a sparse product drops them. Each sum adds its terms in the order
+    given (``np.add.at`` into a dense scratch row), so the caller fixes the rounding.
+
+    Dense rather than sorting the keys: one customer's key space is one catalog row, and
+    a block's is cut into passes of ``DENSE_CELLS`` so that memory stays bounded."""
+    out_keys, out_sums = [], []
+    for lo in range(0, size, DENSE_CELLS):
+        hi = min(lo + DENSE_CELLS, size)
+        here = (keys >= lo) & (keys < hi) if size > DENSE_CELLS else slice(None)
+        dense = np.zeros(hi - lo, np.float32)
+        np.add.at(dense, keys[here] - lo, terms[here])
+        nonzero = np.flatnonzero(dense != 0)  # faster than on floats
+        out_keys.append(nonzero + lo)
+        out_sums.append(dense[nonzero])
+    if len(out_keys) == 1:
+        return out_keys[0], out_sums[0]
+    return np.concatenate(out_keys, dtype=np.int64), np.concatenate(out_sums)
 
 
 def candidate_pairs(
