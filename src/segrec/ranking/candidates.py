@@ -58,9 +58,10 @@ class DenseScores:
 @dataclass(frozen=True)
 class PairScores:
     """Scores of (block position, item) pairs as sorted arrays: ``keys`` int64 (m,),
-    ascending and unique, are ``position * n_columns + item``; ``values`` float32 (m,).
+    ascending and unique, are ``position * n_columns + item``; ``values`` float (m,).
     Absent pairs score 0; only positive scores are ever "top". Built with numpy alone, so
-    that one customer's scores cost no sparse-matrix construction."""
+    that one customer's scores cost no sparse-matrix construction. (``values`` keep
+    the dtype they come in, float32 from ``neighbour_scores``: ``top`` orders by them.)"""
 
     n_rows: int
     n_columns: int
@@ -71,7 +72,7 @@ class PairScores:
         """Best ``n`` items per row, int64 (rows, n), ties to the smaller item; 0 where
         there are fewer."""
         keep = self.values > 0
-        if self.n_rows == 1 and np.count_nonzero(keep) > n:
+        if self.n_rows == 1 and 0 < n < np.count_nonzero(keep):
             # Exact shortcut for one row: only values at least its n-th largest can be
             # in its top n (ties included); the boolean mask keeps item order.
             keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
@@ -105,7 +106,7 @@ class SparseScores:
         m.sum_duplicates()  # sorted, unique indices per row
         rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
         keys = rows * m.shape[1] + m.indices
-        return PairScores(m.shape[0], m.shape[1], keys, m.data.astype(np.float32))
+        return PairScores(m.shape[0], m.shape[1], keys, m.data)
 
     def top(self, n: int) -> np.ndarray:
         return self.pairs.top(n)
@@ -173,6 +174,8 @@ def sum_by_key(keys: np.ndarray, terms: np.ndarray, size: int) -> tuple[np.ndarr
 
     Dense rather than sorting the keys: one customer's key space is one catalog row, and
     a block's is cut into passes of ``DENSE_CELLS`` so that memory stays bounded."""
+    if size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
     out_keys, out_sums = [], []
     for lo in range(0, size, DENSE_CELLS):
         hi = min(lo + DENSE_CELLS, size)

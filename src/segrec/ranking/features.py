@@ -95,7 +95,8 @@ def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (values - np.repeat(best, lengths)).astype(np.float32)
 
 
-# What the pair table's columns read for a pair never bought: none of it, never, never.
+# The pair table's columns for a pair never bought: no lines, days or decayed count;
+# ages, interval and rank FAR (never).
 _ABSENT = {"lines": 0.0, "days": 0.0, "decay_short": 0.0, "decay_long": 0.0}
 ABSENT_PAIR = np.array([_ABSENT.get(name, FAR) for name in PAIR_COLUMNS], np.float32)
 
@@ -144,7 +145,7 @@ def item_features(state: RankingState) -> np.ndarray:
     overall sales share, trend, repeat-buyer rate, recent buyers' share of active
     customers, days on sale, and the item's share of its attribute value's sales."""
     i = {name: state.item_stats[:, j] for j, name in enumerate(ITEM_COLUMNS)}
-    totals = state.item_totals
+    totals = state.item_stats.sum(axis=0)
     share = _safe_div(i["lines"], np.float32(totals[ITEM_COLUMNS.index("lines")]))
     recent = _safe_div(i["recent_lines"], np.float32(totals[ITEM_COLUMNS.index("recent_lines")]))
     columns = [

@@ -111,12 +111,6 @@ class RankingState:
             memo[build] = build(self)
         return memo[build]
 
-    @cached_property
-    def item_totals(self) -> np.ndarray:
-        """Column sums of ``item_stats`` (float32 (ITEM_COLUMNS,)): the denominators of
-        the item shares, summed once rather than over the catalog per request."""
-        return self.item_stats.sum(axis=0)
-
     @classmethod
     def build(cls, history: History, cfg: RankingConfig) -> RankingState:
         """Every statistic of ``history`` (rows at or after its as_of are ignored)."""
