@@ -64,6 +64,7 @@ def main() -> None:
     trainer = replace(cfg.trainer, num_threads=args.threads, progress_bar=False)
     run = train_two_tower(cfg.model, trainer, history, validation, segments_at, cfg.seed)
     best = next(r for r in run.epoch_metrics if r["epoch"] == run.best_epoch)
+    monitored = f"validation Recall@20 on {cfg.trainer.validation_items} items"
     stop = run.epoch_metrics[-1]["elapsed_seconds"]
     rows = [
         [
@@ -101,7 +102,7 @@ def main() -> None:
             f"{history.interactions['customer_id'].n_unique():,} customers, "
             f"{len(history.item_map):,} items; validation: {validation.truth.customer_ids.len():,} "
             f"customers. Model: dim={cfg.model.dim}, L={cfg.model.history_len}, "
-            f"batch={cfg.model.batch_size} baskets, loss={loss}.",
+            f"batch={cfg.model.batch_size} baskets, loss={loss}; early stopping on {monitored}.",
             markdown(
                 [
                     "model",

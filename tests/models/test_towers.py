@@ -42,6 +42,19 @@ def test_shapes_and_unit_norm(pooling: str) -> None:
     assert torch.isfinite(u).all()
 
 
+def test_item_bias_is_one_more_column_of_the_same_inner_product() -> None:
+    model = make(replace(CFG, item_bias=True))
+    with torch.no_grad():
+        model.item_bias.weight.copy_(torch.linspace(-2, 2, SIZES.n_items).unsqueeze(1))
+    u, v = model.customer_vectors(*inputs()), model.item_vectors()
+    assert model.output_dim == 9 and u.shape == (3, 9) and v.shape == (SIZES.n_items, 9)
+    cosine = u[:, :8] @ v[:, :8].T
+    # u' . v' / temperature = cosine / temperature + bias: popularity stays one dot product
+    expected = cosine / CFG.temperature + model.item_bias.weight.T
+    assert torch.allclose((u @ v.T) * model.logit_scale(), expected, atol=1e-4)
+    assert torch.allclose(u[:, :8].norm(dim=1), torch.ones(3), atol=1e-5)
+
+
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_padding_is_masked(pooling: str) -> None:
     pool = HistoryPooling(pooling, 4, 5)

@@ -44,6 +44,7 @@ class ModelConfig:
     dropout: float = 0.1
     normalize: bool = True  # L2-normalise both towers; logits = cosine / temperature
     temperature: float = 0.05
+    item_bias: bool = False  # a learned popularity bias per item (one more vector column)
     # auto: full softmax when the catalog has at most full_softmax_max_items items, else
     # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
     loss: str = "auto"

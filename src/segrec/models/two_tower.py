@@ -27,6 +27,13 @@ class TwoTower(nn.Module):
 
     With ``cfg.normalize`` both vectors are L2-normalised, so a score is a cosine and the
     temperature sets how peaked the softmax is (Yi et al. 2019); ranking is unaffected by it.
+
+    With ``cfg.item_bias`` every item also has a learned bias b, and the vectors gain one
+    column: u' = [u, 1], v' = [v, τ·b], so u' · v' / τ = u · v / τ + b and retrieval stays
+    one inner product (the ONNX tower, FAISS and batch scoring see a (d + 1)-dim space).
+    Why: a cosine cannot say "bought by everyone" without pulling every customer towards
+    the item; the bias carries popularity, and the cosine is left to what differs between
+    customers.
     """
 
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
@@ -38,21 +45,36 @@ class TwoTower(nn.Module):
             item_attributes = torch.zeros(shape, dtype=torch.long)
         self.item_tower = ItemTower(sizes.n_items, item_attributes, sizes.attribute_sizes, cfg.dim)
         self.customer_tower = CustomerTower(cfg, sizes, self.item_tower)
+        if cfg.item_bias:
+            self.item_bias = nn.Embedding(sizes.n_items, 1)
+            nn.init.zeros_(self.item_bias.weight)
 
     def _finish(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1) if self.cfg.normalize else x
 
+    @property
+    def output_dim(self) -> int:
+        """Size of the vectors both towers return: d, plus the bias column."""
+        return self.cfg.dim + int(self.cfg.item_bias)
+
     def customer_vectors(
         self, customer: Tensor, segments: Tensor, history: Tensor, numeric: Tensor
     ) -> Tensor:
-        """(B,), (B, F), (B, L), (B, N) → (B, d); see ``CustomerTower``."""
-        return self._finish(self.customer_tower(customer, segments, history, numeric))
+        """(B,), (B, F), (B, L), (B, N) → (B, output_dim); see ``CustomerTower``."""
+        u = self._finish(self.customer_tower(customer, segments, history, numeric))
+        if self.cfg.item_bias:
+            u = torch.cat([u, torch.ones_like(u[:, :1])], dim=1)
+        return u
 
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
-        """Vectors of ``items`` ((M,) → (M, d)); all ``n_items`` rows (0 included) when None."""
+        """Vectors of ``items`` ((M,) → (M, output_dim)); all ``n_items`` rows (0 included)
+        when None."""
         if items is None:
             items = torch.arange(self.sizes.n_items, device=self.item_tower.ids.weight.device)
-        return self._finish(self.item_tower(items))
+        v = self._finish(self.item_tower(items))
+        if self.cfg.item_bias:
+            v = torch.cat([v, self.item_bias(items) / self.logit_scale()], dim=1)
+        return v
 
     def logit_scale(self) -> float:
         """Multiplier of u · v in the loss: 1 / temperature when normalised, else 1."""

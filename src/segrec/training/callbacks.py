@@ -24,15 +24,23 @@ from segrec.training.sequences import PurchaseSequences
 
 
 class RetrievalValidation(L.Callback):
-    """Logs ``val/{recall,ndcg}@{k}`` and ``val/new_{recall,ndcg}@{k}`` each epoch, and
+    """Logs ``val/{recall,ndcg}@{k}`` and ``val/new_{recall,ndcg}@{k}`` each epoch (``monitor``:
+    the Recall@k of ``items``, all or new, that early stopping watches), and
     keeps a CPU copy of the best weights so far (``best_state``) for runs without
     checkpoints."""
 
     def __init__(
-        self, features: FeatureSpace, period: Period, k: int = 20, chunk_memory_mb: float = 128.0
+        self,
+        features: FeatureSpace,
+        period: Period,
+        k: int = 20,
+        items: str = "all",
+        chunk_memory_mb: float = 128.0,
     ):
+        if items not in ("all", NEW):
+            raise ValueError(f"trainer.validation_items: {items!r}, expected 'all' or '{NEW}'")
         self.features, self.period, self.k = features, period, k
-        self.monitor = f"val/recall@{k}"
+        self.monitor = f"val/{'new_' if items == NEW else ''}recall@{k}"
         self.chunk_size = chunk_size_for(period.history.n_columns, chunk_memory_mb)
         self.sequences = PurchaseSequences.build(period.history.interactions, features.item_map)
         self.results: list[dict[str, float]] = []

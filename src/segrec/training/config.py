@@ -24,12 +24,15 @@ class TrainerConfig:
     precision: str = "32-true"
     max_epochs: int = 15
     min_epochs: int = 1
-    patience: int = 2  # epochs without a better val/recall@20 before stopping
+    patience: int = 2  # epochs without a better validation Recall@K before stopping
     refit: bool = True
     num_threads: int | None = None  # torch.set_num_threads; null: torch's default
     progress_bar: bool = True
     log_every_n_steps: int = 50
     validation_k: int = 20
+    # Which Recall@K early stopping watches: on all items, or on items new to the customer
+    # (what retrieval adds to a ranker that already knows the customer's own items).
+    validation_items: str = "all"
     # For ``TrainableTwoTower.fit(history)`` (no split given): the last N days of the history
     # are held out for early stopping.
     holdout_days: int = 28

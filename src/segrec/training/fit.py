@@ -83,8 +83,8 @@ def fit_model(
         selection_model = _load(output_dir / "selection_model", name)
     else:
         console.print(
-            f"Training {model_cfg.name} on the train period, early stopping on "
-            f"validation Recall@{trainer_cfg.validation_k} ..."
+            f"Training {model_cfg.name} on the train period, early stopping on validation "
+            f"Recall@{trainer_cfg.validation_k} ({trainer_cfg.validation_items} items) ..."
         )
         run = train_two_tower(
             model_cfg,

@@ -122,7 +122,9 @@ def train_two_tower(
     callbacks = [throughput, *callbacks]
     validator = None
     if validation is not None:
-        validator = RetrievalValidation(features, validation, trainer_cfg.validation_k)
+        validator = RetrievalValidation(
+            features, validation, trainer_cfg.validation_k, trainer_cfg.validation_items
+        )
         callbacks.append(validator)
         callbacks.append(
             EarlyStopping(
