@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from segrec.ranking.config import CandidateConfig
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import csr_slices, run_starts, sorted_lookup
+from segrec.ranking.stats import csr_slices, run_starts, sorted_lookup, sorted_unique
 from segrec.recommender import top_k
 
 
@@ -213,7 +213,7 @@ def candidate_pairs(
             add(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
         add(state.popular[None, : cfg.popular])
-    keys = np.unique(np.concatenate(parts))
+    keys = sorted_unique(np.concatenate(parts))
     b, c = np.divmod(keys, state.n_columns)
     keep = c > 0
     return b[keep], c[keep]

@@ -116,6 +116,12 @@ def _pair_columns(
     return out
 
 
+def stack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Equal-length 1-D columns as one C-ordered float32 (m, len(columns)) matrix: one
+    C-level stack and transpose, where ``np.column_stack`` reshapes column by column."""
+    return np.ascontiguousarray(np.array(columns, dtype=np.float32).T)
+
+
 def _safe_div(a: np.ndarray, b: np.ndarray, default: float = 0.0) -> np.ndarray:
     """``a / b`` where ``b > 0``, else ``default``, float32; nothing is divided where
     ``b <= 0``, so no warning to silence."""
@@ -213,4 +219,4 @@ def pair_features(
     for name in sources:
         score = block.sources[name].at(b, items)
         columns += [score, rank_within(b, score), gap_to_best(b, score)]
-    return np.column_stack(columns).astype(np.float32, copy=False)
+    return stack_columns(columns)

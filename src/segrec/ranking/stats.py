@@ -86,6 +86,13 @@ def run_starts(sorted_ids: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` (1-D) by a sort and a mask: for the few hundred keys of one
+    customer's candidates a fraction of ``np.unique``'s cost."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+
 def sorted_lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Position of each ``query`` in ascending unique ``keys``, -1 where absent (int64)."""
     if keys.size == 0:
