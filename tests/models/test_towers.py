@@ -171,3 +171,13 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     again = TwoTower.load(tmp_path / "m")
     assert torch.equal(again.customer_vectors(*inputs()), model.customer_vectors(*inputs()))
     assert torch.equal(again.item_vectors(), model.item_vectors())
+
+
+def test_item_bias_starts_at_log_popularity() -> None:
+    from segrec.training.module import TwoTowerTask
+
+    counts = torch.tensor([0, 100, 10, 1, 0, 0, 0, 0, 0, 0, 50])
+    task = TwoTowerTask(make(replace(CFG, item_bias=True)), counts)
+    bias = task.model.item_bias.weight[:, 0]
+    assert bias[1] > bias[10] > bias[2] > bias[3] > bias[4]
+    assert float(bias[1] - bias[2]) == pytest.approx(float(torch.log(torch.tensor(101 / 11))))

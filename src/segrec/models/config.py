@@ -48,8 +48,8 @@ class ModelConfig:
     # auto: full softmax when the catalog has at most full_softmax_max_items items, else
     # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
     loss: str = "auto"
-    full_softmax_max_items: int = 50_000
-    n_negatives: int = 4096
+    full_softmax_max_items: int = 10_000
+    n_negatives: int = 2048
     negative_uniform_share: float = 0.5  # of the shared negatives, drawn uniformly
     lr: float = 0.003
     weight_decay: float = 0.0

@@ -30,9 +30,12 @@ class TrainerConfig:
     progress_bar: bool = True
     log_every_n_steps: int = 50
     validation_k: int = 20
-    # Which Recall@K early stopping watches: on all items, or on items new to the customer
-    # (what retrieval adds to a ranker that already knows the customer's own items).
-    validation_items: str = "all"
+    # Which Recall@K early stopping watches: on all items, or on items new to the customer.
+    # new (the default): what retrieval adds to a ranker that already knows the customer's
+    # own items. On Ta-Feng new-item recall peaks at the first epoch and then falls as the
+    # ids memorise each customer's staples (0.042 -> 0.033 by epoch 6, while all-item
+    # recall climbs 0.048 -> 0.056); stopping there is also 7x less training.
+    validation_items: str = "new"
     # For ``TrainableTwoTower.fit(history)`` (no split given): the last N days of the history
     # are held out for early stopping.
     holdout_days: int = 28

@@ -32,6 +32,8 @@ class TwoTowerTask(L.LightningModule):
     ):
         super().__init__()
         self.model, self.cfg, self.seed = model, model.cfg, seed
+        if self.cfg.item_bias:
+            init_item_bias(model, target_counts)
         self.loss_kind = self.cfg.loss_for(model.sizes.n_items - 1)
         self.sampled = (
             SampledSoftmax(
@@ -80,6 +82,20 @@ class TwoTowerTask(L.LightningModule):
         return torch.optim.AdamW(
             self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True
         )
+
+
+def init_item_bias(model: TwoTower, target_counts: Tensor) -> None:
+    """Start each item's bias at its log share of the training targets (smoothed by one).
+
+    Adam moves a parameter by about ``lr`` per step, so a bias starting at 0 would need
+    thousands of steps to span the ten-odd logits between a staple and a rarity; starting
+    at log popularity, the towers learn how customers differ from it from the first step.
+    """
+    counts = target_counts.double() + 1.0
+    log_share = (counts / counts.sum()).log()
+    log_share[0] = log_share[1:].min()
+    with torch.no_grad():
+        model.item_bias.weight.copy_((log_share - log_share[1:].mean()).float().unsqueeze(1))
 
 
 def make_model(cfg: ModelConfig, features: FeatureSpace) -> TwoTower:
