@@ -73,3 +73,41 @@ def test_unknown_strategy_is_refused() -> None:
     cfg.new_items = "sometimes"
     with pytest.raises(ValueError, match=r"ranking\.new_items"):
         HistoryRanker(cfg)
+
+
+def test_linear_reads_only_season_robust_columns_and_learns_segment_taste() -> None:
+    from segrec.ranking.new_items import LinearNewItems, linear_columns
+    from segrec.ranking.training import TrainingSet
+
+    names = ["is_new", "item_trend", "item_share", "seg_share:age", "nbr_score"]
+    assert linear_columns(names) == ["item_share", "seg_share:age", "nbr_score"]
+    rng = np.random.default_rng(0)
+    n = 4000
+    seg = rng.uniform(0.001, 0.2, n)
+    x = np.column_stack(
+        [np.ones(n), rng.normal(size=n), rng.uniform(0.001, 0.1, n), seg, rng.uniform(0, 1, n)]
+    ).astype(np.float32)
+    y = (rng.random(n) < seg * 3).astype(np.int8)  # bought in proportion to segment share
+    data = TrainingSet(x, y, np.ones(n, np.float32), np.zeros(n, np.int16), np.arange(n))
+    linear = LinearNewItems.fit(data, names)
+    coef = dict(zip(linear.columns, linear.coef, strict=True))
+    assert coef["seg_share:age"] > 5 * max(abs(coef["item_share"]), abs(coef["nbr_score"]))
+    # Repeats keep the trees' score; new items take the linear log-odds, on that scale.
+    pairs = np.array([[0, 0, 0.05, 0.01, 0], [1, 9, 0.05, 0.15, 0], [1, -9, 0.05, 0.01, 0]])
+    scores = candidate_scores("linear", np.array([2.0, 9.0, 9.0]), pairs, names, linear)
+    assert scores[0] == pytest.approx(102.0)
+    assert scores[1] > scores[2]  # by segment share, whatever the trend says
+    assert scores[1] == pytest.approx(100.0 + linear.log_odds(pairs[1:2], names)[0], rel=1e-6)
+    assert LinearNewItems.from_dict(linear.to_dict()) == linear
+
+
+def test_linear_is_fitted_saved_and_loaded(tmp_path: Path) -> None:
+    cfg = small_config()
+    cfg.new_items = "linear"
+    ranker = HistoryRanker(cfg).fit(habits())
+    assert ranker.linear is not None
+    ranker.save(tmp_path)
+    loaded = HistoryRanker.load(tmp_path, segments=habits().segments)
+    assert loaded.linear == ranker.linear
+    ids = habits().interactions["customer_id"].unique().sort()
+    assert np.array_equal(loaded.score(ids), ranker.score(ids))

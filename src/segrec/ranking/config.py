@@ -98,7 +98,9 @@ class RankingConfig:
     evaluate_history_only: bool = True
     # How items new to the customer are ordered (segrec.ranking.new_items): model (the
     # trees) | prior (after the customer's own items, by segment popularity) | blend (the
-    # mean of the two logs, interleaved) | auto (the best of those on the latest window).
+    # mean of the two logs, interleaved) | linear (a logistic regression over popularity,
+    # segment, neighbour and source features) | auto (the best of the first three on the
+    # latest window).
     new_items: str = "blend"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)

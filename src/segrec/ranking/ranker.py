@@ -33,7 +33,12 @@ import polars as pl
 from segrec.ranking.candidates import Block, SourceScores
 from segrec.ranking.config import RankingConfig, ranking_config
 from segrec.ranking.features import names_for
-from segrec.ranking.new_items import candidate_scores, check_strategy, choose_strategy
+from segrec.ranking.new_items import (
+    LinearNewItems,
+    candidate_scores,
+    check_strategy,
+    choose_strategy,
+)
 from segrec.ranking.state import RankingState, history_before
 from segrec.ranking.training import (
     SegmentsAt,
@@ -81,6 +86,7 @@ class HistoryRanker:
         check_strategy(cfg.new_items)
         self.new_items: str = "model" if cfg.new_items == "auto" else cfg.new_items
         self.new_items_choice: dict[str, Any] = {}
+        self.linear: LinearNewItems | None = None  # the ``linear`` strategy's model
 
     def fit(self, history: History) -> HistoryRanker:
         """Fit the trees on the training windows, choose how new items are ordered
@@ -96,6 +102,7 @@ class HistoryRanker:
         self.new_items, self.new_items_choice = self.cfg.new_items, {}
         if self.cfg.new_items == "auto":
             self.new_items, self.new_items_choice = choose_strategy(data, names, self._trees)
+        self.linear = LinearNewItems.fit(data, names) if self.new_items == "linear" else None
         self.model = TreeEnsemble.from_sklearn(self._fit_trees(data.x, data.y, data.w), names)
         self.training_rows = len(data.y)
         return self
@@ -170,7 +177,8 @@ class HistoryRanker:
         """Candidates of a block with their scores: (block position, item, float32 score)."""
         state, model = self.fitted
         b, items, x = block_features(state, block, self.cfg)
-        return b, items, candidate_scores(self.new_items, model.predict_raw(x), x, model.features)
+        raw = model.predict_raw(x)
+        return b, items, candidate_scores(self.new_items, raw, x, model.features, self.linear)
 
     def rank(
         self,
@@ -214,6 +222,7 @@ class HistoryRanker:
             "config": asdict(self.cfg),
             "new_items": self.new_items,
             "new_items_choice": self.new_items_choice,
+            "linear_new_items": self.linear.to_dict() if self.linear else None,
         }
         (directory / "ranker.json").write_text(json.dumps(meta, indent=1))
 
@@ -236,6 +245,8 @@ class HistoryRanker:
         )
         out.model = TreeEnsemble.load(directory / "trees.npz")
         out.new_items, out.new_items_choice = meta["new_items"], meta["new_items_choice"]
+        linear = meta.get("linear_new_items")
+        out.linear = LinearNewItems.from_dict(linear) if linear else None
         out.state = RankingState.load(directory)
         out.models = dict(models or {})
         out._segments = segments
