@@ -122,7 +122,7 @@ def stack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(np.array(columns, dtype=np.float32).T)
 
 
-def _safe_div(a: np.ndarray, b: np.ndarray, default: float = 0.0) -> np.ndarray:
+def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -> np.ndarray:
     """``a / b`` where ``b > 0``, else ``default``, float32; nothing is divided where
     ``b <= 0``, so no warning to silence."""
     out = np.full(np.broadcast(a, b).shape, default, np.float32)
