@@ -26,11 +26,10 @@ import torch
 from common import datasets_dir, machine, markdown
 
 from segrec.baselines import ImplicitALS, Popularity
-from segrec.data import NEW
 from segrec.evaluation.protocol import make_periods
 from segrec.evaluation.run import default_segments_at
-from segrec.evaluation.tuning import Objective
 from segrec.pipeline import prepare_data
+from segrec.training.callbacks import validation_metrics
 from segrec.training.loop import train_two_tower
 from tests.helpers import compose_config
 
@@ -50,16 +49,12 @@ def main() -> None:
     segments_at = default_segments_at(cfg, data)
     validation, _ = make_periods(data, split, segments_at)
     history = validation.history
-    objective = Objective("recall", 20, "all")
-    ndcg = Objective("ndcg", 20, "all")
 
     als_cfg = {k: v for k, v in asdict(cfg.baselines.als).items() if k not in ("enabled", "grid")}
     started = time.perf_counter()
     als = ImplicitALS(**als_cfg, seed=cfg.seed, fallback=Popularity()).fit(history)
     als_seconds = time.perf_counter() - started
-    als_recall, als_ndcg = objective.value(als, validation), ndcg.value(als, validation)
-    als_new_recall = Objective("recall", 20, NEW).value(als, validation)
-    als_new_ndcg = Objective("ndcg", 20, NEW).value(als, validation)
+    als_metrics = validation_metrics(als, validation, 20)
 
     trainer = replace(cfg.trainer, num_threads=args.threads, progress_bar=False)
     run = train_two_tower(cfg.model, trainer, history, validation, segments_at, cfg.seed)
@@ -74,10 +69,10 @@ def main() -> None:
             "1.0x",
             "-",
             "-",
-            f"{als_recall:.4f}",
-            f"{als_ndcg:.4f}",
-            f"{als_new_recall:.4f}",
-            f"{als_new_ndcg:.4f}",
+            f"{als_metrics['val/recall@20']:.4f}",
+            f"{als_metrics['val/ndcg@20']:.4f}",
+            f"{als_metrics['val/new_recall@20']:.4f}",
+            f"{als_metrics['val/new_ndcg@20']:.4f}",
         ],
         [
             cfg.model.name,

@@ -17,10 +17,27 @@ import torch
 
 from segrec.data import NEW
 from segrec.evaluation.protocol import Period, customer_metrics
-from segrec.recommender import chunk_size_for
+from segrec.recommender import Recommender, chunk_size_for
 from segrec.training.features import FeatureSpace
 from segrec.training.recommender import TwoTowerRecommender
 from segrec.training.sequences import PurchaseSequences
+
+
+def validation_metrics(
+    model: Recommender, period: Period, k: int, chunk_size: int | None = None
+) -> dict[str, float]:
+    """``val/{recall,ndcg}@k`` and ``val/new_{recall,ndcg}@k`` of a fitted model: the
+    customers' means, from one scoring pass over the period."""
+    frame = customer_metrics(model, period, [k], ("all", NEW), chunk_size)
+    out: dict[str, float] = {}
+    for item_set, prefix in (("all", ""), (NEW, "new_")):
+        rows = frame.filter(pl.col("items") == item_set)
+        for metric in ("recall", "ndcg"):
+            value = rows[f"{metric}@{k}"].mean() if rows.height else None
+            out[f"val/{prefix}{metric}@{k}"] = (
+                float(value) if value is not None else math.nan  # type: ignore[arg-type]
+            )
+    return out
 
 
 class RetrievalValidation(L.Callback):
@@ -56,15 +73,7 @@ class RetrievalValidation(L.Callback):
         started = time.perf_counter()
         model = TwoTowerRecommender(pl_module.model, self.features)
         model.fit(self.period.history, self.sequences)
-        frame = customer_metrics(model, self.period, [self.k], ("all", NEW), self.chunk_size)
-        out: dict[str, float] = {}
-        for item_set, prefix in (("all", ""), (NEW, "new_")):
-            rows = frame.filter(pl.col("items") == item_set)
-            for metric in ("recall", "ndcg"):
-                value = rows[f"{metric}@{self.k}"].mean() if rows.height else None
-                out[f"val/{prefix}{metric}@{self.k}"] = (
-                    float(value) if value is not None else math.nan  # type: ignore[arg-type]
-                )
+        out = validation_metrics(model, self.period, self.k, self.chunk_size)
         out["val/seconds"] = time.perf_counter() - started
         return out
 
