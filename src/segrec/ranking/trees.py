@@ -1,18 +1,21 @@
-"""A gradient-boosted tree ensemble evaluated with numpy alone, saved as plain arrays.
+"""A gradient-boosted tree ensemble saved as plain arrays, evaluated by ONNX Runtime.
 
 Why not pickle the scikit-learn model: serving would then need scikit-learn (in the exact
-version that pickled it), and loading a pickle can run code. Why not ONNX: it would add a
-converter (``skl2onnx``) to training whose coverage of ``HistGradientBoosting`` we would
-have to trust, for a model that is only arrays. A fitted ensemble is, per node, a feature,
-a threshold, where missing values go and, per leaf, a value: stored as one ``.npz`` that
-numpy reads without executing anything, and evaluated here exactly as scikit-learn does
-(tests compare the two).
+version that pickled it), and loading a pickle can run code. A fitted ensemble is, per
+node, a feature, a threshold, where missing values go and, per leaf, a value: stored as
+one ``.npz`` that numpy reads without executing anything.
+
+Why ONNX Runtime evaluates it: its ``TreeEnsembleRegressor`` walks the trees in compiled
+code, in one call, where numpy needed a few array calls over (rows, trees) matrices per
+level. Measured on one thread (Ta-Feng's ranker, 150 trees of depth 6): 100k rows 0.45 s
+in numpy, 0.28 s here; one customer's whole ``rank`` p50 1.86 ms against 1.65 ms. ONNX
+Runtime already serves the customer tower. The graph is built from the arrays when first
+needed (no converter such as ``skl2onnx`` whose coverage of ``HistGradientBoosting`` we
+would have to trust); tests compare its scores with scikit-learn's.
 
 Layout: every tree is padded to a complete binary tree of depth ``depth`` (a leaf above
 that depth becomes pass-through nodes whose descendants all carry its value), so a node's
-children are ``2i+1`` and ``2i+2`` and evaluation is, per level, two gathers and a compare
-over a ``(samples, trees)`` matrix: no child tables to look up. Ranking one customer's ~150
-candidates through 150 trees of depth 6 costs a few tenths of a millisecond.
+children are ``2i+1`` and ``2i+2``; the graph turns pass-through nodes back into leaves.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import numpy as np
 
 FORMAT = 1
 MAX_DEPTH = 12  # the padded layout holds 2**depth leaves per tree
-BATCH = 256  # rows evaluated together
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,79 +85,68 @@ class TreeEnsemble:
         )
 
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
-        """Raw scores (log-odds for a classifier), float64 (n,), of float32 ``x`` (n, f).
+        """Raw scores (log-odds for a classifier), float32 (n,), of float32 ``x`` (n, f).
 
-        Rows go through in batches of ``BATCH`` so that the (rows, trees) work arrays stay
-        in cache; the result does not depend on the batching.
+        One thread: a row's score is the same in any batch, and the caller (one request,
+        one block of customers) decides the parallelism.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise ValueError(
                 f"TreeEnsemble: expected (n, {len(self.features)}) features, got {x.shape}"
             )
-        if x.shape[0] <= BATCH:
-            return self._predict(x)
-        return np.concatenate(
-            [self._predict(x[i : i + BATCH]) for i in range(0, x.shape[0], BATCH)]
-        )
-
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        """Every tree at once: ``g`` (rows, trees) is each row's current node per tree.
-
-        Nodes and leaves share one index space (``_flat``), so a level is a few gathers,
-        a compare and an add, with no per-level index arithmetic, and the roots' level
-        gathers only (trees,) node arrays. For one customer's ~150 candidates the cost
-        is these numpy calls over (rows, trees), a few per level.
-        """
-        n, n_features = x.shape
-        feature, threshold, missing_right, left, leaf = self._flat
-        has_nan = bool(np.isnan(x).any())
-        flat = x.ravel()
-        row_start = (np.arange(n, dtype=np.intp) * n_features)[:, None]
-        g = self._roots  # (trees,) at the roots, where it broadcasts over rows
-        for _ in range(self.depth):
-            if g.ndim == 1:  # every row at the same node of a tree: gather x's columns
-                v = x.take(feature.take(g), axis=1)
-            else:
-                v = flat.take(feature.take(g) + row_start)
-            right = v > threshold.take(g)
-            if has_nan:
-                right |= np.isnan(v) & missing_right.take(g)
-            g = left.take(g) + right
-        return self.baseline + leaf.take(g).sum(axis=1)
+        if x.shape[0] == 0:
+            return np.zeros(0, np.float32)
+        return self._session.run(None, {"x": x})[0][:, 0]
 
     @cached_property
-    def _roots(self) -> np.ndarray:
-        """Index of each tree's root in ``_flat``'s node space, intp (trees,)."""
-        return np.arange(self.n_trees, dtype=np.intp) * self.feature.shape[1]
+    def _session(self) -> Any:
+        import onnxruntime as ort
 
-    @cached_property
-    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Features, float32 thresholds, missing-right flags and left children of every
-        inner node, and the values of one index space holding the inner nodes (tree
-        ``t``'s node ``j`` at ``t * inner + j``) then the leaves (at ``trees * inner +
-        t * leaves + j``; inner nodes' values are 0). A node's right child is its left
-        child + 1, in both spaces. Indices are intp: ``take`` would convert others.
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(self.to_onnx(), options, providers=["CPUExecutionProvider"])
 
-        Each float64 threshold is rounded *down* to float32, which keeps
-        ``x <= threshold`` exact for float32 ``x`` (the largest float32 not above t).
-        """
-        n_trees, inner = self.feature.shape
-        t64 = self.threshold.ravel()
-        t32 = t64.astype(np.float32)
-        up = t32.astype(np.float64) > t64
+    def pass_through(self) -> np.ndarray:
+        """bool (trees, 2**D - 1): the padding's nodes, which send everything left. (A
+        real split may have threshold +inf too: values left, missing values right.)"""
+        return np.isposinf(self.threshold) & self.missing_left
+
+    def float32_thresholds(self) -> np.ndarray:
+        """Thresholds rounded *down* to float32, float32 (trees, 2**D - 1): the largest
+        float32 not above each one, which keeps ``x <= threshold`` exact for float32 ``x``
+        (ONNX Runtime compares in the input's precision)."""
+        t32 = self.threshold.astype(np.float32)
+        up = t32.astype(np.float64) > self.threshold
         t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
-        tree = np.arange(n_trees, dtype=np.intp)[:, None]
-        child = 2 * np.arange(inner, dtype=np.intp)[None, :] + 1  # within the tree
-        leaves = n_trees * inner + tree * self.leaf.shape[1] + (child - inner)
-        left = np.where(child < inner, tree * inner + child, leaves).ravel()
-        return (
-            self.feature.ravel().astype(np.intp),
-            t32,
-            ~self.missing_left.ravel(),
-            left,
-            np.concatenate([np.zeros(n_trees * inner), self.leaf.ravel()]),
+        return t32
+
+    def to_onnx(self) -> bytes:
+        """A serialized ONNX model: input ``x`` float32 (n, f), output (n, 1) raw scores."""
+        from onnx import TensorProto, helper
+
+        nodes = _OnnxNodes(self)
+        for t in range(self.n_trees):
+            nodes.add_tree(t)
+        regressor = helper.make_node(
+            "TreeEnsembleRegressor",
+            ["x"],
+            ["score"],
+            domain="ai.onnx.ml",
+            n_targets=1,
+            aggregate_function="SUM",
+            base_values=[self.baseline],
+            **nodes.attributes(),
         )
+        graph = helper.make_graph(
+            [regressor],
+            "trees",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, len(self.features)])],
+            [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
+        )
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+        return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
     def save(self, path: Path) -> None:
         """One ``.npz`` of plain arrays (no pickle), readable by ``load`` alone."""
@@ -186,7 +177,7 @@ class TreeEnsemble:
 
     def importances(self) -> dict[str, float]:
         """Share of the (real, not pass-through) splits made on each feature."""
-        real = np.isfinite(self.threshold)
+        real = ~self.pass_through()
         counts = np.bincount(self.feature[real], minlength=len(self.features))
         total = max(int(counts.sum()), 1)
         return {f: float(c) / total for f, c in zip(self.features, counts, strict=True)}
@@ -219,3 +210,69 @@ def _pad(
         missing_left[i] = bool(record["missing_go_to_left"])
         stack.append((int(record["left"]), level + 1, 2 * pos))
         stack.append((int(record["right"]), level + 1, 2 * pos + 1))
+
+
+class _OnnxNodes:
+    """The ``nodes_*`` and ``target_*`` attributes of ``TreeEnsembleRegressor``, tree by
+    tree: inner nodes go left (``true``) when ``x <= threshold`` or, missing, when
+    ``missing_left``; a pass-through node (``pass_through``) becomes the leaf it pads."""
+
+    def __init__(self, ensemble: TreeEnsemble) -> None:
+        self.e = ensemble
+        self.t32 = ensemble.float32_thresholds()
+        self.inner = ensemble.feature.shape[1]
+        self.passing = ensemble.pass_through()
+        self.columns: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "treeids",
+                "nodeids",
+                "featureids",
+                "values",
+                "modes",
+                "truenodeids",
+                "falsenodeids",
+                "missing_value_tracks_true",
+            )
+        }
+        self.targets: dict[str, list[Any]] = {k: [] for k in ("treeids", "nodeids", "weights")}
+
+    def add_tree(self, t: int) -> None:
+        """Nodes numbered depth first from the root (0); an explicit stack, no recursion."""
+        count = 0
+        stack = [(0, -1, False)]  # (padded node, parent's position in columns, is right)
+        while stack:
+            i, parent, right = stack.pop()
+            node, count = count, count + 1
+            if parent >= 0:
+                side = "falsenodeids" if right else "truenodeids"
+                self.columns[side][parent] = node
+            position = len(self.columns["nodeids"])
+            leaf = i >= self.inner or self.passing[t, i]
+            self._append(t, node, i, leaf)
+            if leaf:
+                while i < self.inner:  # a pass-through node: its leftmost leaf's value
+                    i = 2 * i + 1
+                self.targets["treeids"].append(t)
+                self.targets["nodeids"].append(node)
+                self.targets["weights"].append(float(self.e.leaf[t, i - self.inner]))
+            else:
+                stack.append((2 * i + 2, position, True))
+                stack.append((2 * i + 1, position, False))
+
+    def _append(self, t: int, node: int, i: int, leaf: bool) -> None:
+        c = self.columns
+        c["treeids"].append(t)
+        c["nodeids"].append(node)
+        c["featureids"].append(0 if leaf else int(self.e.feature[t, i]))
+        c["values"].append(0.0 if leaf else float(self.t32[t, i]))
+        c["modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+        c["truenodeids"].append(0)
+        c["falsenodeids"].append(0)
+        c["missing_value_tracks_true"].append(0 if leaf else int(self.e.missing_left[t, i]))
+
+    def attributes(self) -> dict[str, list[Any]]:
+        out = {f"nodes_{k}": v for k, v in self.columns.items()}
+        out |= {f"target_{k}": v for k, v in self.targets.items()}
+        out["target_ids"] = [0] * len(self.targets["nodeids"])
+        return out
