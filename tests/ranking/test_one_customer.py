@@ -14,7 +14,14 @@ import scipy.sparse as sp
 
 from segrec.baselines import Popularity
 from segrec.ranking import HistoryRanker, candidates
-from segrec.ranking.candidates import Block, DenseScores, PairScores, SparseScores, neighbour_scores
+from segrec.ranking.candidates import (
+    Block,
+    DenseScores,
+    PairScores,
+    RetrievedScores,
+    SparseScores,
+    neighbour_scores,
+)
 from segrec.ranking.state import RankingState
 from segrec.ranking.stats import csr_slices
 from segrec.recommender import History
@@ -82,6 +89,25 @@ def test_rank_one_customer_equals_the_block_path(
         np.testing.assert_array_equal(values, expected[c][1])
         assert values.dtype == np.float32 and 0 < len(items) <= 8
         assert not set(items) & set(exclude.get(c, []))
+
+
+def test_a_retrieved_top_ranks_as_the_dense_row_it_came_from(
+    ranker: HistoryRanker, hist: History
+) -> None:
+    """The service's source (a search's top-N plus scores of any item) and the dense row
+    give the same ranking; asking for more than was retrieved is an error, not a shorter
+    candidate list."""
+    width = ranker.cfg.candidates.sources["popularity"]
+    for c in WARM + COLD:
+        dense = _source(ranker, c)["popularity"]
+        retrieved = RetrievedScores(dense.top(width), dense)
+        got = ranker.rank(c, {"popularity": retrieved}, labels_of(hist, c), k=8)
+        want = ranker.rank(c, {"popularity": dense}, labels_of(hist, c), k=8)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    short = RetrievedScores(dense.top(width - 1), dense)
+    with pytest.raises(ValueError, match=f"top {width} asked, {width - 1} retrieved"):
+        ranker.rank(WARM[0], {"popularity": short}, labels_of(hist, WARM[0]), k=8)
 
 
 def _source(ranker: HistoryRanker, customer: str) -> dict[str, DenseScores]:

@@ -6,7 +6,7 @@ gradient-boosted trees evaluated in numpy. ``rank`` ranks one customer (the serv
 ``score`` a block of them (evaluation, batch scoring); both run the same code.
 """
 
-from segrec.ranking.candidates import DenseScores, SourceScores, SparseScores
+from segrec.ranking.candidates import DenseScores, RetrievedScores, SourceScores, SparseScores
 from segrec.ranking.config import RankingConfig, ranking_config
 from segrec.ranking.ranker import HistoryRanker
 from segrec.ranking.state import RankingState
@@ -17,6 +17,7 @@ __all__ = [
     "HistoryRanker",
     "RankingConfig",
     "RankingState",
+    "RetrievedScores",
     "SourceScores",
     "SparseScores",
     "TreeEnsemble",

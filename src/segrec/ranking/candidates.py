@@ -56,6 +56,28 @@ class DenseScores:
 
 
 @dataclass(frozen=True)
+class RetrievedScores:
+    """A source's answer as the service has it: ``top_items`` int (block, N), best first
+    and 0-padded, from a nearest-neighbour search (FAISS), and ``scores``, any item's
+    score (dot products with the item vectors), for ``at``. Ranking asks for at most the
+    N that were retrieved."""
+
+    top_items: np.ndarray
+    scores: SourceScores
+
+    def top(self, n: int) -> np.ndarray:
+        if n > self.top_items.shape[1]:
+            raise ValueError(
+                f"RetrievedScores: top {n} asked, {self.top_items.shape[1]} retrieved; "
+                "retrieve at least ranking.candidates.sources' N"
+            )
+        return self.top_items[:, :n]
+
+    def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.scores.at(block, items)
+
+
+@dataclass(frozen=True)
 class PairScores:
     """Scores of (block position, item) pairs as sorted arrays: ``keys`` int64 (m,),
     ascending and unique, are ``position * n_columns + item``; ``values`` float (m,).
