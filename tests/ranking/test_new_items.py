@@ -111,3 +111,29 @@ def test_linear_is_fitted_saved_and_loaded(tmp_path: Path) -> None:
     assert loaded.linear == ranker.linear
     ids = habits().interactions["customer_id"].unique().sort()
     assert np.array_equal(loaded.score(ids), ranker.score(ids))
+
+
+def test_ensemble_averages_the_trees_the_linear_model_and_the_prior(tmp_path: Path) -> None:
+    """New items score the mean of the three log-odds views, repeats the trees' own; the
+    linear model is fitted, saved and loaded as for ``linear``."""
+    from segrec.ranking.new_items import log_prior
+
+    cfg = small_config()
+    cfg.new_items = "ensemble"
+    ranker = HistoryRanker(cfg).fit(habits())
+    assert ranker.linear is not None
+    names = list(ranker.fitted[1].features)
+    x = np.zeros((2, len(names)), np.float32)
+    x[:, names.index("item_share")] = 0.02
+    x[1, names.index("is_new")] = 1.0
+    raw = np.array([1.5, -2.0])
+    scores = candidate_scores("ensemble", raw, x, names, ranker.linear)
+    mean = (raw[1] + ranker.linear.log_odds(x[1:], names)[0] + log_prior(x[1:], names)[0]) / 3
+    assert scores[0] == pytest.approx(101.5) and scores[1] == pytest.approx(100.0 + mean)
+    with pytest.raises(ValueError, match="ensemble needs its fitted linear model"):
+        candidate_scores("ensemble", raw, x, names)
+    ranker.save(tmp_path)
+    loaded = HistoryRanker.load(tmp_path, segments=habits().segments)
+    assert loaded.new_items == "ensemble" and loaded.linear == ranker.linear
+    ids = habits().interactions["customer_id"].unique().sort()
+    assert np.array_equal(loaded.score(ids), ranker.score(ids))

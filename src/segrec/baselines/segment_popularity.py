@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 from segrec.data import IdMap
 from segrec.recommender import NEVER, History
+from segrec.segments.crossing import crossing, family_labels
 
-CROSS = " × "
 DENSE_TABLE_BYTES = 256 * 2**20  # precompute all segments' scores below this size
 
 
@@ -26,12 +26,8 @@ def segment_keys(
     segments: pl.DataFrame, families: Sequence[str], customer_ids: pl.Series
 ) -> pl.Series:
     """One key per customer id: its labels in ``families`` joined by ``CROSS``; null if absent."""
-    missing = [f for f in families if f not in segments.columns]
-    if missing:
-        known = [c for c in segments.columns if c != "customer_id"]
-        raise ValueError(f"segment popularity: unknown segment families {missing}; known: {known}")
-    key = pl.concat_str([pl.col(f).cast(pl.Utf8) for f in families], separator=CROSS)
-    table = segments.select(pl.col("customer_id").cast(pl.Utf8), key.alias("_key"))
+    key = family_labels(segments, crossing(families)).alias("_key")
+    table = segments.select(pl.col("customer_id").cast(pl.Utf8)).with_columns(key)
     frame = pl.DataFrame({"customer_id": customer_ids.cast(pl.Utf8)})
     return frame.join(table, on="customer_id", how="left", maintain_order="left")["_key"]
 

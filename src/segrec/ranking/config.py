@@ -34,6 +34,10 @@ class FeatureConfig:
     # segments). Training windows end before the history's as_of: families that change
     # with behaviour (RFM, rules) need ``segments_at`` (see HistoryRanker), or they leak.
     segment_families: list[str] | None = None
+    # Crossed families whose popularity is a feature too (e.g. [[age_group, region]]): a
+    # crossing's item shares are what segment popularity, the strongest baseline on items
+    # new to the customer, ranks by; the plain families' shares only approximate them.
+    crossings: list[list[str]] = field(default_factory=list)
     # Dirichlet prior (pseudo-purchases) shrinking a segment's item shares to the global.
     segment_prior: float = 50.0
     # Item attributes (category, brand ...) whose share of the customer's purchases is a
@@ -99,7 +103,8 @@ class RankingConfig:
     # How items new to the customer are ordered (segrec.ranking.new_items): model (the
     # trees) | prior (after the customer's own items, by segment popularity) | blend (the
     # mean of the two logs, interleaved) | linear (a logistic regression over popularity,
-    # segment, neighbour and source features) | auto (the best of the first three on the
+    # segment, neighbour and source features) | ensemble (the mean of the trees', the
+    # linear model's and the prior's logs) | auto (the best of the first three on the
     # latest window).
     new_items: str = "blend"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)

@@ -27,6 +27,13 @@ ordinary autumn weeks, the same trees order new items better than any prior. So:
   interleave with the customer's own. Measured on Ta-Feng (test period, ranker with an
   EASE source, NDCG@20 all / new; recall new): blend 0.1199 / 0.0572 / 0.0696, linear
   0.1220 / 0.0632 / 0.0709;
+- ``ensemble``: new items by the mean of three views of their log-odds: the trees', the
+  ``linear`` model's and the log prior (a geometric mean of three probabilities). Each
+  view errs differently: the trees follow what the windows sold, the prior ignores the
+  customer, the linear model knows only a handful of features; averaged, the errors
+  partly cancel. Measured (test period, ranker with an EASE source, recall / NDCG@20 on
+  new items): Ta-Feng blend 0.0719 / 0.0628, linear 0.0700 / 0.0632, ensemble
+  0.0746 / 0.0637;
 - ``auto``: whichever of ``model``, ``prior`` and ``blend`` wins on the ranker's most
   recent training window, with trees fitted on the other windows only, so that no window
   judges trees that learned from it (mean NDCG@``k`` over that window's customers, all
@@ -45,7 +52,8 @@ import numpy as np
 
 from segrec.ranking.training import TrainingSet
 
-STRATEGIES = ("auto", "model", "prior", "blend", "linear")
+STRATEGIES = ("auto", "model", "prior", "blend", "linear", "ensemble")
+FITS_LINEAR = ("linear", "ensemble")  # the strategies that need ``LinearNewItems``
 CHOICES = ("model", "prior", "blend")  # what ``auto`` chooses from
 OFFSET = 100.0  # every candidate scores above every non-candidate (those are in [0, 1))
 CLIP = 50.0  # log-odds are clipped to ±CLIP
@@ -147,20 +155,23 @@ def candidate_scores(
     """float32 scores of candidate pairs from the trees' log-odds ``raw`` (m,); ``linear``
     is the ``linear`` strategy's fitted model."""
     scores = OFFSET + np.clip(raw, -CLIP, CLIP)
-    if strategy == "linear":
-        if linear is None:
-            raise ValueError("ranking.new_items: linear needs its fitted model")
-        new = x[:, list(names).index("is_new")] > 0.5
-        scores = np.where(new, OFFSET + np.clip(linear.log_odds(x, names), -CLIP, CLIP), scores)
-    elif strategy in ("prior", "blend"):
-        new = x[:, list(names).index("is_new")] > 0.5
-        if strategy == "prior":
-            below = OFFSET - CLIP - 1.0 - PRIOR_SPAN  # under every repeat, over every filler
-            prior = below + np.clip(log_prior(x, names) + PRIOR_SPAN, 0.0, PRIOR_SPAN)
-        else:
-            prior = OFFSET + np.clip((raw + log_prior(x, names)) / 2.0, -CLIP, CLIP)
-        scores = np.where(new, prior, scores)
-    return scores.astype(np.float32)
+    if strategy == "model":
+        return scores.astype(np.float32)
+    new = x[:, list(names).index("is_new")] > 0.5
+    if strategy in FITS_LINEAR and linear is None:
+        raise ValueError(f"ranking.new_items: {strategy} needs its fitted linear model")
+    if strategy == "prior":
+        below = OFFSET - CLIP - 1.0 - PRIOR_SPAN  # under every repeat, over every filler
+        ordered = below + np.clip(log_prior(x, names) + PRIOR_SPAN, 0.0, PRIOR_SPAN)
+    else:
+        if strategy == "linear":
+            log_odds = linear.log_odds(x, names)  # type: ignore[union-attr]
+        elif strategy == "blend":
+            log_odds = (raw + log_prior(x, names)) / 2.0
+        else:  # ensemble
+            log_odds = (raw + linear.log_odds(x, names) + log_prior(x, names)) / 3.0  # type: ignore[union-attr]
+        ordered = OFFSET + np.clip(log_odds, -CLIP, CLIP)
+    return np.where(new, ordered, scores).astype(np.float32)
 
 
 def mean_ndcg(group: np.ndarray, y: np.ndarray, score: np.ndarray, k: int) -> float:

@@ -34,6 +34,7 @@ from segrec.ranking.candidates import Block, SourceScores
 from segrec.ranking.config import RankingConfig, ranking_config
 from segrec.ranking.features import names_for
 from segrec.ranking.new_items import (
+    FITS_LINEAR,
     LinearNewItems,
     candidate_scores,
     check_strategy,
@@ -49,6 +50,7 @@ from segrec.ranking.training import (
 )
 from segrec.ranking.trees import TreeEnsemble
 from segrec.recommender import NEVER, History, Recommender, chunk_size_for, iter_chunks
+from segrec.segments.crossing import label_of
 
 
 class HistoryRanker:
@@ -86,7 +88,7 @@ class HistoryRanker:
         check_strategy(cfg.new_items)
         self.new_items: str = "model" if cfg.new_items == "auto" else cfg.new_items
         self.new_items_choice: dict[str, Any] = {}
-        self.linear: LinearNewItems | None = None  # the ``linear`` strategy's model
+        self.linear: LinearNewItems | None = None  # for the ``linear`` and ``ensemble`` strategies
 
     def fit(self, history: History) -> HistoryRanker:
         """Fit the trees on the training windows, choose how new items are ordered
@@ -102,7 +104,8 @@ class HistoryRanker:
         self.new_items, self.new_items_choice = self.cfg.new_items, {}
         if self.cfg.new_items == "auto":
             self.new_items, self.new_items_choice = choose_strategy(data, names, self._trees)
-        self.linear = LinearNewItems.fit(data, names) if self.new_items == "linear" else None
+        fits_linear = self.new_items in FITS_LINEAR
+        self.linear = LinearNewItems.fit(data, names) if fits_linear else None
         self.model = TreeEnsemble.from_sklearn(self._fit_trees(data.x, data.y, data.w), names)
         self.training_rows = len(data.y)
         return self
@@ -191,14 +194,15 @@ class HistoryRanker:
         """Top-``k`` (items, scores) of one customer, best first: what the service calls.
 
         ``sources``: each retrieval source's scores for this one customer (block of 1);
-        ``labels``: the customer's segment label per family (unknown where absent);
+        ``labels``: the customer's segment label per family (unknown where absent;
+        crossed families are made from their parts);
         ``exclude``: item columns never to return (e.g. already purchased).
         """
         state, _ = self.fitted
         row = np.array([state.customers.index(customer_id)], np.int64)
         label_index = np.zeros((1, len(state.segments)), np.int64)
         for j, seg in enumerate(state.segments):
-            label_index[0, j] = seg.vocabulary.index((labels or {}).get(seg.family))
+            label_index[0, j] = seg.vocabulary.index(label_of(labels or {}, seg.family))
         _, items, scores = self.rank_block(Block(row, label_index, sources))
         if exclude is not None and len(exclude):
             keep = ~np.isin(items, exclude)

@@ -10,7 +10,7 @@ the bundle can carry it and the service can read it with numpy and scipy.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -36,6 +36,7 @@ from segrec.ranking.stats import (
     recent_customers,
 )
 from segrec.recommender import History, top_k
+from segrec.segments.crossing import crossing, family_labels, parts
 
 FORMAT = 1
 
@@ -162,7 +163,7 @@ class RankingState:
             maintain_order="left",
         )
         for j, seg in enumerate(self.segments):
-            out[:, j] = seg.encode(frame[seg.family])
+            out[:, j] = seg.encode(family_labels(frame, seg.family))
         return out
 
     def save(self, directory: Path) -> None:
@@ -281,6 +282,19 @@ def history_before(history: History, as_of: datetime, segments: pl.DataFrame | N
     )
 
 
+def ranked_families(cfg: RankingConfig, columns: Sequence[str]) -> list[str]:
+    """The families whose popularity is a feature: ``segment_families`` (null: every
+    column) then the ``crossings``, all made of ``columns``."""
+    wanted = cfg.features.segment_families
+    families = [*(columns if wanted is None else wanted), *map(crossing, cfg.features.crossings)]
+    missing = sorted({f for family in families for f in parts(family, columns)} - set(columns))
+    if missing:
+        raise ValueError(
+            f"ranking.features: segment families {missing} not in segments {list(columns)}"
+        )
+    return families
+
+
 def segment_popularity(
     history: History, weights: sp.csr_matrix, glob: np.ndarray, cfg: RankingConfig
 ) -> tuple[SegmentPopularity, ...]:
@@ -288,12 +302,7 @@ def segment_popularity(
     shrunk towards the global share with ``segment_prior`` pseudo-purchases."""
     if history.segments is None:
         return ()
-    wanted = cfg.features.segment_families
-    columns = [c for c in history.segments.columns if c != "customer_id"]
-    families = columns if wanted is None else list(wanted)
-    missing = sorted(set(families) - set(columns))
-    if missing:
-        raise ValueError(f"ranking.features.segment_families: {missing} not in segments {columns}")
+    families = ranked_families(cfg, [c for c in history.segments.columns if c != "customer_id"])
     ids = history.customer_map.ids
     frame = pl.DataFrame({"customer_id": ids}).join(
         history.segments.with_columns(pl.col("customer_id").cast(pl.Utf8)),
@@ -304,9 +313,10 @@ def segment_popularity(
     prior = np.float32(cfg.features.segment_prior)
     out = []
     for family in families:
-        labels = tuple(sorted(frame[family].drop_nulls().cast(pl.Utf8).unique().to_list()))
+        column = family_labels(frame, family)
+        labels = tuple(sorted(column.drop_nulls().unique().to_list()))
         seg = SegmentPopularity(family, labels, np.zeros(0), np.zeros(0))
-        index = seg.encode(frame[family])
+        index = seg.encode(column)
         member = sp.csr_matrix(
             (np.ones(len(index), np.float32), (index, np.arange(1, len(index) + 1))),
             shape=(len(labels) + 1, weights.shape[0]),
