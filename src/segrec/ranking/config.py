@@ -58,6 +58,11 @@ class NeighboursConfig:
     min_co: int = 2  # pairs seen together fewer times are noise (and most of the work)
     shrink: float = 10.0  # added to the cosine's denominator: damps rare co-occurrences
     window_days: int | None = None  # only history this recent (null: all)
+    # cosine (the formula above) | ease: EASE's item-item weights over the same groups,
+    # each item's k largest kept (segrec.ranking.neighbours explains when each wins).
+    method: str = "cosine"
+    ease_l2: float = 500.0
+    ease_max_items: int = 6000  # EASE inverts a dense item x item matrix: n^2 memory, n^3 time
 
 
 @dataclass

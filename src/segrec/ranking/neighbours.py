@@ -14,6 +14,11 @@ the customer level: on both real datasets it orders items new to the customer be
 baskets do. Basket co-occurrence is the cheaper one on a large population (a basket holds
 tens of items, a loyal customer thousands): ``level: basket`` where the customer-level
 product grows too large.
+
+``method: ease`` replaces the cosine by EASE's item-item weights (Steck 2019) over the
+same groups, each item keeping its ``k`` largest: the signal of the strongest baseline on
+items new to the customer, inside the ranker's own state (a retrieval source ``ease``
+gives it too, but then serving needs EASE's dense item x item matrix).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from segrec.ranking.config import NeighboursConfig
 from segrec.recommender import History
 
 LEVELS = {"basket": "basket_id", "customer": "customer_id"}
+METHODS = ("cosine", "ease")
 
 
 def incidence(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
@@ -58,6 +64,10 @@ def incidence(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
 
 def item_similarity(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
     """float32 CSR (n_columns, n_columns): row i holds i's ``k`` best neighbours (not i)."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"ranking.neighbours.method: {cfg.method!r} is not one of {list(METHODS)}")
+    if cfg.method == "ease":
+        return ease_similarity(history, cfg)
     x = incidence(history, cfg)
     support = np.asarray(x.sum(axis=0)).ravel()
     weak = support < max(cfg.min_support, 1)
@@ -73,6 +83,38 @@ def item_similarity(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
     norm = np.sqrt(support[row] * support[col]) + cfg.shrink
     sim = (co / norm).astype(np.float32)
     return top_per_row(row, col, sim, cfg.k, history.n_columns)
+
+
+def ease_similarity(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
+    """EASE's weights B (Steck 2019) over the groups' incidence, as neighbours: row i
+    keeps the ``k`` largest positive B[i, j], scaled by the largest of all into (0, 1].
+
+    A customer's neighbour score is then a decay-weighted EASE score, truncated to each
+    item's strongest links. Only the ``ease_max_items`` best-supported items (at least
+    ``min_support`` groups) are modelled: the others have no neighbours.
+    """
+    from segrec.baselines.ease import ease_weights, gram_matrix
+
+    x = incidence(history, cfg)
+    support = np.asarray(x.sum(axis=0)).ravel()
+    support[0] = 0
+    eligible = np.flatnonzero(support >= max(cfg.min_support, 1))
+    order = np.argsort(-support[eligible], kind="stable")[: cfg.ease_max_items]
+    columns = np.sort(eligible[order])
+    n = history.n_columns
+    k = min(cfg.k, len(columns) - 1)
+    if k < 1:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    weights = ease_weights(gram_matrix(x[:, columns].tocsr()), cfg.ease_l2)
+    best = np.argpartition(-weights, k - 1, axis=1)[:, :k]
+    value = np.take_along_axis(weights, best, axis=1)
+    keep = value > 0
+    row = np.repeat(columns, k).reshape(-1, k)[keep]
+    col, value = columns[best[keep]], value[keep]
+    scale = float(value.max()) if value.size else 1.0
+    out = sp.csr_matrix((value / scale, (row, col)), shape=(n, n), dtype=np.float32)
+    out.sort_indices()
+    return out
 
 
 def top_per_row(

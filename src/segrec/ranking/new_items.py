@@ -34,9 +34,9 @@ ordinary autumn weeks, the same trees order new items better than any prior. So:
   partly cancel. Measured (test period, ranker with an EASE source, recall / NDCG@20 on
   new items): Ta-Feng blend 0.0719 / 0.0628, linear 0.0700 / 0.0632, ensemble
   0.0746 / 0.0637;
-- ``auto``: whichever of ``model``, ``prior`` and ``blend`` wins on the ranker's most
-  recent training window, with trees fitted on the other windows only, so that no window
-  judges trees that learned from it (mean NDCG@``k`` over that window's customers, all
+- ``auto``: whichever of the five wins on the ranker's most recent training window, with
+  the trees and the linear model fitted on the other windows only, so that no window
+  judges models that learned from it (mean NDCG@``k`` over that window's customers, all
   candidates plus new ones alone). It cannot foresee a change of season: on Ta-Feng it
   picks ``model`` from the Lunar New Year window, which February then punishes, hence
   not the default.
@@ -45,7 +45,7 @@ ordinary autumn weeks, the same trees order new items better than any prior. So:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ from segrec.ranking.training import TrainingSet
 
 STRATEGIES = ("auto", "model", "prior", "blend", "linear", "ensemble")
 FITS_LINEAR = ("linear", "ensemble")  # the strategies that need ``LinearNewItems``
-CHOICES = ("model", "prior", "blend")  # what ``auto`` chooses from
+CHOICES = ("model", "prior", "blend", "linear", "ensemble")  # what ``auto`` chooses from
 OFFSET = 100.0  # every candidate scores above every non-candidate (those are in [0, 1))
 CLIP = 50.0  # log-odds are clipped to ±CLIP
 PRIOR_SPAN = 40.0  # log priors are clipped to [-PRIOR_SPAN, 0]
@@ -199,13 +199,15 @@ def choose_strategy(
     held_out = data.window == 0
     if held_out.all():
         return "model", {"reason": "one training window: nothing to hold out"}
-    predict = fit_trees(data.x[~held_out], data.y[~held_out], data.w[~held_out])
+    kept = TrainingSet(*(getattr(data, f.name)[~held_out] for f in fields(data)))
+    predict = fit_trees(kept.x, kept.y, kept.w)
+    linear = LinearNewItems.fit(kept, names)
     x, y, group = data.x[held_out], data.y[held_out], data.group[held_out]
     raw = predict(x)
     new = x[:, list(names).index("is_new")] > 0.5
     measured: dict[str, Any] = {}
     for strategy in CHOICES:
-        scores = candidate_scores(strategy, raw, x, names)
+        scores = candidate_scores(strategy, raw, x, names, linear)
         measured[strategy] = {
             "ndcg_all": round(mean_ndcg(group, y, scores, k), 5),
             "ndcg_new": round(mean_ndcg(group[new], y[new], scores[new], k), 5),
