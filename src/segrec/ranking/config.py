@@ -111,7 +111,7 @@ class RankingConfig:
     # segment, neighbour and source features) | ensemble (the mean of the trees', the
     # linear model's and the prior's logs) | auto (the best of the first three on the
     # latest window).
-    new_items: str = "blend"
+    new_items: str = "ensemble"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
