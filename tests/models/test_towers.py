@@ -181,3 +181,32 @@ def test_item_bias_starts_at_log_popularity() -> None:
     bias = task.model.item_bias.weight[:, 0]
     assert bias[1] > bias[10] > bias[2] > bias[3] > bias[4]
     assert float(bias[1] - bias[2]) == pytest.approx(float(torch.log(torch.tensor(101 / 11))))
+
+
+@pytest.mark.parametrize(("id_dropout", "cold_dropout"), [(0.0, 1.0), (0.0, 0.4), (0.3, 0.0)])
+def test_training_hides_ids_and_whole_customers_as_configured(
+    id_dropout: float, cold_dropout: float
+) -> None:
+    """A hidden customer is what a cold one is (no id, empty history, zero counts); only
+    in training, and the segments always stay."""
+    from segrec.training.module import TwoTowerTask
+
+    cfg = replace(CFG, id_dropout=id_dropout, cold_dropout=cold_dropout)
+    task = TwoTowerTask(make(cfg), torch.ones(SIZES.n_items))
+    _, segments, history, numeric = (t.repeat(200, 1) for t in inputs())
+    customer = torch.tensor([1, 2, 5]).repeat(200)  # every customer known
+    batch = {"customer": customer, "segments": segments, "history": history, "numeric": numeric}
+    torch.manual_seed(0)
+    task.train()
+    c, h, n = task.hidden_inputs(batch)
+    cold = (c == 0) & (h == 0).all(dim=1) & (n == 0).all(dim=1)
+    no_id = (c == 0) & ~cold
+    assert cold.float().mean() == pytest.approx(cold_dropout, abs=0.06)
+    assert no_id.float().mean() == pytest.approx(id_dropout * (1 - cold_dropout), abs=0.06)
+    kept = ~cold  # warm rows keep their history and counts exactly
+    assert torch.equal(h[kept], history[kept]) and torch.equal(n[kept], numeric[kept])
+    task.eval()
+    unchanged = zip(task.hidden_inputs(batch), (customer, history, numeric), strict=True)
+    assert all(torch.equal(a, b) for a, b in unchanged)
+    with pytest.raises(ValueError, match=r"model\.cold_dropout must be in \[0, 1\]"):
+        replace(CFG, cold_dropout=1.5).check()

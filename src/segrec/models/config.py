@@ -41,6 +41,10 @@ class ModelConfig:
     max_attribute_values: int = 50_000
     price_bands: int = 10  # quantile bands of unit price (0: no price band)
     id_dropout: float = 0.5  # share of training examples whose customer id is hidden
+    # Share shown as a cold customer is: id, history and numeric features all hidden, so
+    # that the segments-only answer (what the cold start gives) is trained, not only
+    # reached by customers' first baskets.
+    cold_dropout: float = 0.0
     dropout: float = 0.1
     normalize: bool = True  # L2-normalise both towers; logits = cosine / temperature
     temperature: float = 0.05
@@ -75,8 +79,9 @@ class ModelConfig:
         for key in ("dim", "hidden", "segment_dim", "history_len", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
-        if not 0.0 <= self.id_dropout <= 1.0:
-            raise ValueError(f"model.id_dropout must be in [0, 1], got {self.id_dropout}")
+        for key in ("id_dropout", "cold_dropout"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"model.{key} must be in [0, 1], got {getattr(self, key)}")
         if self.repeat_weight < 0:
             raise ValueError(f"model.repeat_weight must be >= 0, got {self.repeat_weight}")
         if self.temperature <= 0:

@@ -50,19 +50,31 @@ class TwoTowerTask(L.LightningModule):
         torch.manual_seed(self.seed * 1_000_003 + self.global_step)
 
     def loss(self, batch: Batch) -> Tensor:
-        """Mean softmax loss of a batch of baskets; hides the customer id of ``id_dropout``
-        of them."""
-        customer = batch["customer"]
-        if self.training and self.cfg.id_dropout > 0:
-            keep = torch.rand(customer.shape, device=customer.device) >= self.cfg.id_dropout
-            customer = customer * keep
-        u = self.model.customer_vectors(
-            customer, batch["segments"], batch["history"], batch["numeric"]
-        )
+        """Mean softmax loss of a batch of baskets, some of them with inputs hidden
+        (``hidden_inputs``)."""
+        customer, history, numeric = self.hidden_inputs(batch)
+        u = self.model.customer_vectors(customer, batch["segments"], history, numeric)
         targets, rows, weights = batch["target"], batch["target_row"], batch["weight"]
         if self.sampled is not None:
             return self.sampled(self.model, u, targets, rows, weights)
         return full_softmax_loss(self.model, u, targets, rows, weights)
+
+    def hidden_inputs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """Customer id, history and numeric features of the baskets, in training with the
+        id hidden (0) for ``id_dropout`` of them and, for ``cold_dropout``, all three
+        hidden as for a cold customer (no id, empty history, zero counts)."""
+        customer, history, numeric = batch["customer"], batch["history"], batch["numeric"]
+        if not self.training:
+            return customer, history, numeric
+        if self.cfg.id_dropout > 0:
+            keep = torch.rand(customer.shape, device=customer.device) >= self.cfg.id_dropout
+            customer = customer * keep
+        if self.cfg.cold_dropout > 0:
+            warm = torch.rand(customer.shape, device=customer.device) >= self.cfg.cold_dropout
+            customer = customer * warm
+            history = history * warm[:, None]
+            numeric = numeric * warm[:, None]
+        return customer, history, numeric
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(batch)
