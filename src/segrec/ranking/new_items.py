@@ -32,8 +32,8 @@ ordinary autumn weeks, the same trees order new items better than any prior. So:
   view errs differently: the trees follow what the windows sold, the prior ignores the
   customer, the linear model knows only a handful of features; averaged, the errors
   partly cancel. Measured (test period, ranker with an EASE source, recall / NDCG@20 on
-  new items): Ta-Feng model 0.0694 / 0.0434 (trees fitted on new-item pairs alone),
-  blend 0.0719 / 0.0628, linear 0.0700 / 0.0632, ensemble 0.0746 / 0.0637; Complete
+  new items): Ta-Feng model NDCG 0.040 (trees fitted on new-item pairs alone 0.0694 /
+  0.0434), blend 0.0719 / 0.0628, linear 0.0700 / 0.0632, ensemble 0.0746 / 0.0637; Complete
   Journey model 0.0683 / 0.0761, blend 0.0658 / 0.0697, linear 0.0638 / 0.0693,
   ensemble 0.0664 / 0.0702. The default: the best but one where the trees win, the best
   where they fail;
