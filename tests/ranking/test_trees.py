@@ -71,3 +71,15 @@ def test_one_row_or_a_few_score_as_in_a_large_batch(fitted) -> None:
     clean = np.flatnonzero(~np.isnan(x).any(axis=1))[:7]  # rows without missing values
     for rows in ([0], [5, 6, 7], clean.tolist(), list(range(250, 270))):
         np.testing.assert_array_equal(trees.predict_raw(x[rows]), whole[rows])
+
+
+def test_a_used_ensemble_pickles_and_scores_the_same(fitted) -> None:
+    """Batch scoring ships rankers to worker processes: the ONNX Runtime session stays
+    behind and is rebuilt there."""
+    import pickle
+
+    model, x = fitted
+    trees = TreeEnsemble.from_sklearn(model, list("abcde"))
+    before = trees.predict_raw(x)
+    again = pickle.loads(pickle.dumps(trees))
+    np.testing.assert_array_equal(again.predict_raw(x), before)

@@ -99,6 +99,13 @@ class TreeEnsemble:
             return np.zeros(0, np.float32)
         return self._session.run(None, {"x": x})[0][:, 0]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (Ray workers, multiprocessing) carry the arrays; the ONNX Runtime
+        session cannot be pickled and is rebuilt on first use."""
+        state = self.__dict__.copy()
+        state.pop("_session", None)
+        return state
+
     @cached_property
     def _session(self) -> Any:
         import onnxruntime as ort
