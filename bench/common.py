@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: the machine they ran on, timing, and markdown tables."""
+"""Shared by the benchmarks: the machine they ran on, timing, markdown tables, and a real
+data set's evaluation periods."""
 
 from __future__ import annotations
 
@@ -46,3 +47,20 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def datasets_dir() -> Path:
     return Path(os.environ.get("SEGREC_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+def dataset_periods(dataset: str, overrides: Sequence[str], workdir: Path) -> tuple[Any, ...]:
+    """(config, segments as of a date, validation period, test period) of ``dataset``, as
+    the evaluation protocol builds them; ``overrides`` are Hydra ``key=value`` strings.
+    The library is imported here, so that benchmarks without data need none of it."""
+    from segrec.evaluation.protocol import make_periods
+    from segrec.evaluation.run import default_segments_at
+    from segrec.pipeline import prepare_data
+    from tests.helpers import compose_config
+
+    overrides = [f"data={dataset}", f"paths.datasets_dir={datasets_dir()}", *overrides]
+    cfg = compose_config(workdir, overrides)
+    data, split = prepare_data(cfg.data, workdir / "out")
+    segments_at = default_segments_at(cfg, data)
+    validation, test = make_periods(data, split, segments_at)
+    return cfg, segments_at, validation, test

@@ -26,17 +26,13 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import datasets_dir, machine, markdown
+from common import dataset_periods, machine, markdown
 from threadpoolctl import threadpool_limits
 
 from segrec.baselines import PersonalFrequency
-from segrec.evaluation.protocol import make_periods
-from segrec.evaluation.run import default_segments_at
-from segrec.pipeline import prepare_data
 from segrec.ranking import DenseScores, HistoryRanker, RetrievedScores
 from segrec.ranking.evaluation import static_families
 from segrec.recommender import top_k
-from tests.helpers import compose_config
 
 SOURCE = "two_tower"
 
@@ -53,11 +49,7 @@ def main() -> None:
     parser.add_argument("-o", "--override", action="append", default=[])
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_ranking"))
     args = parser.parse_args()
-    overrides = [f"data={args.dataset}", f"paths.datasets_dir={datasets_dir()}", *args.override]
-    cfg = compose_config(args.workdir, overrides)
-    data, split = prepare_data(cfg.data, args.workdir / "out")
-    segments_at = default_segments_at(cfg, data)
-    _, test = make_periods(data, split, segments_at)
+    cfg, _, _, test = dataset_periods(args.dataset, args.override, args.workdir)
     history = test.history
     rc = cfg.ranking
     families = [c for c in history.segments.columns if c != "customer_id"]

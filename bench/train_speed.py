@@ -23,15 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
-from common import datasets_dir, machine, markdown
+from common import dataset_periods, machine, markdown
 
 from segrec.baselines import ImplicitALS, Popularity
-from segrec.evaluation.protocol import make_periods
-from segrec.evaluation.run import default_segments_at
-from segrec.pipeline import prepare_data
 from segrec.training.callbacks import validation_metrics
 from segrec.training.loop import train_two_tower
-from tests.helpers import compose_config
 
 
 def main() -> None:
@@ -43,11 +39,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_train_speed"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = [f"data={args.dataset}", f"paths.datasets_dir={datasets_dir()}", *args.override]
-    cfg = compose_config(args.workdir, overrides)
-    data, split = prepare_data(cfg.data, args.workdir / "out")
-    segments_at = default_segments_at(cfg, data)
-    validation, _ = make_periods(data, split, segments_at)
+    cfg, segments_at, validation, _ = dataset_periods(args.dataset, args.override, args.workdir)
     history = validation.history
 
     als_cfg = {k: v for k, v in asdict(cfg.baselines.als).items() if k not in ("enabled", "grid")}
