@@ -52,6 +52,7 @@ def test_save_and_load_round_trip_without_pickle(fitted, tmp_path: Path) -> None
     trees = TreeEnsemble.from_sklearn(model, list("abcde"))
     trees.save(tmp_path / "trees.npz")
     loaded = TreeEnsemble.load(tmp_path / "trees.npz")
+    assert "_session" in vars(loaded)  # built at load, not on the first request
     np.testing.assert_array_equal(loaded.predict_raw(x), trees.predict_raw(x))
     assert loaded.features == trees.features and loaded.depth == trees.depth
 

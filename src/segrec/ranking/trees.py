@@ -170,10 +170,13 @@ class TreeEnsemble:
 
     @classmethod
     def load(cls, path: Path) -> TreeEnsemble:
+        """The saved ensemble, its ONNX Runtime session built now: loading is the
+        service's start-up, and building on first use put the build (0.14 s for Ta-Feng's
+        150 trees) on its first request."""
         with np.load(path, allow_pickle=False) as z:
             if int(z["format"]) != FORMAT:
                 raise ValueError(f"{path}: tree format {int(z['format'])}, expected {FORMAT}")
-            return cls(
+            out = cls(
                 feature=z["feature"],
                 threshold=z["threshold"],
                 missing_left=z["missing_left"],
@@ -181,6 +184,8 @@ class TreeEnsemble:
                 baseline=float(z["baseline"]),
                 features=tuple(str(f) for f in z["features"]),
             )
+        _ = out._session
+        return out
 
     def importances(self) -> dict[str, float]:
         """Share of the (real, not pass-through) splits made on each feature."""
