@@ -62,6 +62,17 @@ def gram_matrix(x: sp.csr_matrix, block: int = 4096) -> np.ndarray:
     return gram
 
 
+def modelled_columns(binary: sp.csr_matrix, min_support: int, max_items: int) -> np.ndarray:
+    """The columns EASE models, ascending: the ``max_items`` bought by the most rows of
+    the binary (rows, n_columns) ``binary``, each by at least ``min_support`` (column 0,
+    the unknown item, never)."""
+    support = np.asarray(binary.sum(axis=0)).ravel()
+    support[0] = 0
+    eligible = np.flatnonzero(support >= max(min_support, 1))
+    order = np.argsort(-support[eligible], kind="stable")[:max_items]
+    return np.sort(eligible[order])
+
+
 class EASE(FallbackRecommender):
     """EASE on the catalog's best-supported items; others ranked after, by popularity."""
 
@@ -79,11 +90,7 @@ class EASE(FallbackRecommender):
     def _fit(self, history: History) -> None:
         binary = history.matrix().copy()
         binary.data[:] = 1.0
-        support = np.asarray(binary.sum(axis=0)).ravel()
-        support[0] = 0
-        eligible = np.flatnonzero(support >= max(self.min_support, 1))
-        order = np.argsort(-support[eligible], kind="stable")[: self.max_items]
-        self._columns = np.sort(eligible[order])
+        self._columns = modelled_columns(binary, self.min_support, self.max_items)
         x = binary[:, self._columns].tocsr()
         self._x = x
         self._weights = ease_weights(gram_matrix(x), self.l2)

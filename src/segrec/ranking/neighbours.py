@@ -93,14 +93,10 @@ def ease_similarity(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
     item's strongest links. Only the ``ease_max_items`` best-supported items (at least
     ``min_support`` groups) are modelled: the others have no neighbours.
     """
-    from segrec.baselines.ease import ease_weights, gram_matrix
+    from segrec.baselines.ease import ease_weights, gram_matrix, modelled_columns
 
     x = incidence(history, cfg)
-    support = np.asarray(x.sum(axis=0)).ravel()
-    support[0] = 0
-    eligible = np.flatnonzero(support >= max(cfg.min_support, 1))
-    order = np.argsort(-support[eligible], kind="stable")[: cfg.ease_max_items]
-    columns = np.sort(eligible[order])
+    columns = modelled_columns(x, cfg.min_support, cfg.ease_max_items)
     n = history.n_columns
     k = min(cfg.k, len(columns) - 1)
     if k < 1:

@@ -157,7 +157,7 @@ def candidate_scores(
     linear: LinearNewItems | None = None,
 ) -> np.ndarray:
     """float32 scores of candidate pairs from the trees' log-odds ``raw`` (m,); ``linear``
-    is the ``linear`` strategy's fitted model."""
+    is the fitted model of the ``linear`` and ``ensemble`` strategies."""
     scores = OFFSET + np.clip(raw, -CLIP, CLIP)
     if strategy == "model":
         return scores.astype(np.float32)
