@@ -60,9 +60,9 @@ def test_main_job_evaluates_model_and_ranker_beside_the_baselines(
     table = pl.read_parquet(out / "evaluation" / "metrics.parquet")
     models = set(table["model"])
     assert {"popularity", "personal_frequency", "ease", "two_tower"} <= models
-    assert {"ranker[two_tower]", "ranker[history]"} <= models
+    assert {"ranker[two_tower+ease]", "ranker[history]"} <= models
     report = (out / "evaluation" / "report.md").read_text()
-    assert "ranker[two_tower]" in report
+    assert "ranker[two_tower+ease]" in report
 
 
 @pytest.mark.slow

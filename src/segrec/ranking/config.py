@@ -8,18 +8,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+# Retrieval sources the ranker builds itself inside its state (segrec.ranking.sources):
+# scored from the customer's purchases, so the bundle alone can serve them.
+OWN_SOURCES = ("ease",)
+
 
 @dataclass
 class CandidateConfig:
     """How many items each candidate source contributes per customer (their union is
-    ranked). ``sources`` maps a retrieval model's name (any ``Recommender``: ``ease``,
-    ``als``, ``two_tower`` ...) to its top-N; the caller supplies the models by name."""
+    ranked). ``sources`` maps a retrieval model's name to its top-N: one of
+    ``OWN_SOURCES``, which the ranker builds itself, or any ``Recommender`` the caller
+    supplies by name (``two_tower``, ``als`` ...)."""
 
     own: int = 60  # the customer's own items, by decayed purchase count
     neighbours: int = 40  # items bought together with the customer's items
     segment: int = 10  # best sellers of each of the customer's segments, per family
     popular: int = 20  # best sellers overall (decayed with the long half-life)
     sources: dict[str, int] = field(default_factory=dict)
+
+
+def own_sources(cfg: CandidateConfig) -> list[str]:
+    """The sources of ``cfg`` that the ranker builds itself, in config order."""
+    return [name for name in cfg.sources if name in OWN_SOURCES]
 
 
 @dataclass
@@ -66,6 +76,17 @@ class NeighboursConfig:
 
 
 @dataclass
+class EaseSourceConfig:
+    """The ranker's own ``ease`` source: EASE (Steck 2019) over the customers' binary
+    purchases, each item keeping its ``keep`` largest weights (segrec.ranking.sources)."""
+
+    l2: float = 500.0
+    min_support: int = 5  # customers who bought an item, for it to be modelled
+    max_items: int = 10000  # dense item x item inversion: n^2 memory, n^3 time
+    keep: int = 200  # weights kept per item: what the state (and the bundle) carries
+
+
+@dataclass
 class WindowsConfig:
     """The periods the ranker learns from: ``n`` label windows of ``label_days`` each,
     the last ending at the history's as_of, each earlier one ``stride_days`` before; the
@@ -109,12 +130,13 @@ class RankingConfig:
     # trees) | prior (after the customer's own items, by segment popularity) | blend (the
     # mean of the two logs, interleaved) | linear (a logistic regression over popularity,
     # segment, neighbour and source features) | ensemble (the mean of the trees', the
-    # linear model's and the prior's logs) | auto (the best of the first three on the
-    # latest window).
+    # linear model's and the prior's logs) | auto (the best of the others on the
+    # latest window, held out).
     new_items: str = "ensemble"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
+    ease: EaseSourceConfig = field(default_factory=EaseSourceConfig)
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0

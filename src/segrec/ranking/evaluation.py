@@ -4,8 +4,9 @@ Registered in ``segrec.evaluation.candidates.SOURCES`` as
 ``"ranking": "segrec.ranking.evaluation:ranking_candidates"``. Gives up to two rows:
 
 - ``ranker[<sources>]``: retrieval + ranking, the retrieval models named in
-  ``ranking.candidates.sources`` (any candidate another registered source provides, e.g.
-  ``ease``, ``als``, ``two_tower``) feeding candidates and scores to the ranker;
+  ``ranking.candidates.sources`` (the ranker's own ``ease``, or any candidate another
+  registered source provides, e.g. ``als``, ``two_tower``) feeding candidates and scores
+  to the ranker;
 - ``ranker[history]`` (with ``ranking.evaluate_history_only``): the same ranker without
   retrieval, i.e. what history, segments and item-item neighbours give on their own.
 
@@ -22,7 +23,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from segrec.ranking.config import RankingConfig
+from segrec.ranking.config import OWN_SOURCES, RankingConfig
 from segrec.ranking.ranker import HistoryRanker
 from segrec.ranking.training import SourceFactory
 
@@ -47,15 +48,15 @@ def retrieval_factories(
     names: Sequence[str],
     given: Mapping[str, SourceFactory] | None = None,
 ) -> dict[str, SourceFactory]:
-    """Unfitted-model factories for ``names``: those in ``given`` as they are (the main
-    job passes its trained two-tower model), the others from the other registered
-    sources' candidates (default hyper-parameters; cold customers: the baselines'
-    fallback)."""
+    """Unfitted-model factories for ``names`` but the ranker's own sources: those in
+    ``given`` as they are (the main job passes its trained two-tower model), the others
+    from the other registered sources' candidates (default hyper-parameters; cold
+    customers: the baselines' fallback)."""
     from segrec.baselines.candidates import make_fallback
     from segrec.evaluation.candidates import SOURCES
 
     given = dict(given or {})
-    names = [n for n in names if n not in given]
+    names = [n for n in names if n not in given and n not in OWN_SOURCES]
     if not names:
         return given
     pool: dict[str, Candidate] = {}

@@ -17,8 +17,9 @@ product grows too large.
 
 ``method: ease`` replaces the cosine by EASE's item-item weights (Steck 2019) over the
 same groups, each item keeping its ``k`` largest: the signal of the strongest baseline on
-items new to the customer, inside the ranker's own state (a retrieval source ``ease``
-gives it too, but then serving needs EASE's dense item x item matrix).
+items new to the customer, as a neighbour affinity. The ranker's own ``ease`` retrieval
+source (``ease_source``, segrec.ranking.sources) is the same model over the customers'
+purchases, kept apart: its own top-N candidates and score features.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from segrec.ranking.config import NeighboursConfig
+from segrec.ranking.config import EaseSourceConfig, NeighboursConfig
 from segrec.recommender import History
 
 LEVELS = {"basket": "basket_id", "customer": "customer_id"}
@@ -93,22 +94,43 @@ def ease_similarity(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
     item's strongest links. Only the ``ease_max_items`` best-supported items (at least
     ``min_support`` groups) are modelled: the others have no neighbours.
     """
+    out = ease_top(incidence(history, cfg), cfg.min_support, cfg.ease_max_items, cfg.ease_l2, cfg.k)
+    if out.nnz:
+        out.data /= out.data.max()
+    return out
+
+
+def ease_source(history: History, cfg: EaseSourceConfig) -> sp.csr_matrix:
+    """The ranker's ``ease`` source: EASE's weights over the customers' binary purchases
+    (as the EASE baseline fits them), row i keeping its ``keep`` largest positive B[i, j]
+    unscaled, so that a customer's score is a truncated EASE score."""
+    binary = history.matrix().copy()
+    binary.data[:] = 1.0
+    return ease_top(binary, cfg.min_support, cfg.max_items, cfg.l2, cfg.keep)
+
+
+def ease_top(
+    x: sp.csr_matrix, min_support: int, max_items: int, l2: float, k: int
+) -> sp.csr_matrix:
+    """float32 CSR (n_columns, n_columns) of EASE over the binary (groups, n_columns)
+    ``x``: row i holds the ``k`` largest positive B[i, j] over the modelled columns.
+
+    Truncated because the dense B (n^2 floats: 400 MB at 10,000 items) is too large to
+    carry in the ranker's state, and a customer's score is dominated by each of their
+    items' strongest links."""
     from segrec.baselines.ease import ease_weights, gram_matrix, modelled_columns
 
-    x = incidence(history, cfg)
-    columns = modelled_columns(x, cfg.min_support, cfg.ease_max_items)
-    n = history.n_columns
-    k = min(cfg.k, len(columns) - 1)
+    columns = modelled_columns(x, min_support, max_items)
+    n = x.shape[1]
+    k = min(k, len(columns) - 1)
     if k < 1:
         return sp.csr_matrix((n, n), dtype=np.float32)
-    weights = ease_weights(gram_matrix(x[:, columns].tocsr()), cfg.ease_l2)
+    weights = ease_weights(gram_matrix(x[:, columns].tocsr()), l2)
     best = np.argpartition(-weights, k - 1, axis=1)[:, :k]
     value = np.take_along_axis(weights, best, axis=1)
     keep = value > 0
     row = np.repeat(columns, k).reshape(-1, k)[keep]
-    col, value = columns[best[keep]], value[keep]
-    scale = float(value.max()) if value.size else 1.0
-    out = sp.csr_matrix((value / scale, (row, col)), shape=(n, n), dtype=np.float32)
+    out = sp.csr_matrix((value[keep], (row, columns[best[keep]])), shape=(n, n), dtype=np.float32)
     out.sort_indices()
     return out
 

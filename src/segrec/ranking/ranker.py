@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from segrec.ranking.candidates import Block, SourceScores
-from segrec.ranking.config import RankingConfig, ranking_config
+from segrec.ranking.config import RankingConfig, own_sources, ranking_config
 from segrec.ranking.features import names_for
 from segrec.ranking.new_items import (
     FITS_LINEAR,
@@ -40,6 +40,7 @@ from segrec.ranking.new_items import (
     check_strategy,
     choose_strategy,
 )
+from segrec.ranking.sources import block_sources
 from segrec.ranking.state import RankingState, history_before
 from segrec.ranking.training import (
     SegmentsAt,
@@ -56,9 +57,10 @@ from segrec.segments.crossing import label_of
 class HistoryRanker:
     """Re-ranks candidates of the customer's history, segments and retrieval sources.
 
-    ``sources``: retrieval models by name (the keys of ``cfg.candidates.sources``), each
-    a factory returning an unfitted ``Recommender``; ``fit`` fits one per training window
-    and one on the full history. A model whose fit is expensive (the two-tower model) can
+    ``sources``: retrieval models by name (the keys of ``cfg.candidates.sources`` but the
+    ranker's own, ``OWN_SOURCES``, which its state builds), each a factory returning an
+    unfitted ``Recommender``; ``fit`` fits one per training window and one on the full
+    history. A model whose fit is expensive (the two-tower model) can
     be given as a factory whose ``fit`` only binds a history to already trained weights.
     ``segments_at(date)``: segment labels as of a date, for the training windows; without
     it the history's own labels are used, which is right only for families that do not
@@ -73,11 +75,12 @@ class HistoryRanker:
         name: str = "ranker",
     ) -> None:
         sources = dict(sources or {})
-        missing = sorted(set(cfg.candidates.sources) - set(sources))
+        external = [k for k in cfg.candidates.sources if k not in own_sources(cfg.candidates)]
+        missing = sorted(set(external) - set(sources))
         if missing:
             raise ValueError(f"ranking.candidates.sources: no model given for {missing}")
         self.cfg = cfg
-        self.sources = {k: sources[k] for k in cfg.candidates.sources}
+        self.sources = {k: sources[k] for k in external}
         self.segments_at = segments_at
         self.name = name
         self.cold_start = "native (segment and overall best sellers, retrieval sources)"
@@ -160,7 +163,7 @@ class HistoryRanker:
         out[:] = self.filler()
         start = 0
         for chunk in iter_chunks(customer_ids, chunk_size_for(state.n_columns, 64.0)):
-            block = make_block(state, self.models, chunk, self._segments)
+            block = make_block(state, self.models, chunk, self._segments, self.cfg.candidates)
             b, items, scores = self.rank_block(block)
             out[start + b, items] = scores
             start += chunk.len()
@@ -193,7 +196,8 @@ class HistoryRanker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (items, scores) of one customer, best first: what the service calls.
 
-        ``sources``: each retrieval source's scores for this one customer (block of 1);
+        ``sources``: each retrieval source's scores for this one customer (block of 1),
+        but the ranker's own (``OWN_SOURCES``: it scores them from its state);
         ``labels``: the customer's segment label per family (unknown where absent;
         crossed families are made from their parts);
         ``exclude``: item columns never to return (e.g. already purchased).
@@ -203,7 +207,8 @@ class HistoryRanker:
         label_index = np.zeros((1, len(state.segments)), np.int64)
         for j, seg in enumerate(state.segments):
             label_index[0, j] = seg.vocabulary.index(label_of(labels or {}, seg.family))
-        _, items, scores = self.rank_block(Block(row, label_index, sources))
+        block = Block(row, label_index, block_sources(state, row, sources, self.cfg.candidates))
+        _, items, scores = self.rank_block(block)
         if exclude is not None and len(exclude):
             keep = ~np.isin(items, exclude)
             items, scores = items[keep], scores[keep]

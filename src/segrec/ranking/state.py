@@ -1,7 +1,8 @@
 """``RankingState``: everything the ranker reads about a history, built once, saved plainly.
 
 It is the ranker's view of the world as of one cutoff: per-pair, per-customer and per-item
-statistics, the item-item neighbours, segment popularity, and the best sellers. Training
+statistics, the item-item neighbours, segment popularity, the best sellers, and the
+weights of the retrieval sources the ranker builds itself (``segrec.ranking.sources``). Training
 builds one per window (each as of its own cutoff); scoring and serving use the one built
 on the full history. ``save``/``load`` use ``.npz`` arrays and JSON only (no pickle), so
 the bundle can carry it and the service can read it with numpy and scipy.
@@ -10,8 +11,8 @@ the bundle can carry it and the service can read it with numpy and scipy.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -21,8 +22,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from segrec.data import IdMap
-from segrec.ranking.config import RankingConfig
-from segrec.ranking.neighbours import item_similarity
+from segrec.ranking.config import RankingConfig, own_sources
+from segrec.ranking.neighbours import ease_source, item_similarity
 from segrec.ranking.stats import (
     ATTRIBUTE_COLUMNS,
     ITEM_COLUMNS,
@@ -38,7 +39,7 @@ from segrec.ranking.stats import (
 from segrec.recommender import History, top_k
 from segrec.segments.crossing import crossing, family_labels, parts
 
-FORMAT = 1
+FORMAT = 2  # 2: the ranker's own retrieval sources (``sources``)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class RankingState:
     segments: tuple[SegmentPopularity, ...]
     popular: np.ndarray
     attributes: tuple[ItemAttribute, ...] = ()
+    # Item-item weights (n_columns, n_columns) of the ranker's own retrieval sources.
+    sources: Mapping[str, sp.csr_matrix] = field(default_factory=dict)
 
     @property
     def n_columns(self) -> int:
@@ -145,6 +148,7 @@ class RankingState:
                 item_attribute(history, frame, items, name, n_rows, f.long_half_life_days)
                 for name in f.item_attributes
             ),
+            sources={name: ease_source(history, cfg.ease) for name in own_sources(cfg.candidates)},
         )
 
     def customer_rows(self, customer_ids: pl.Series) -> np.ndarray:
@@ -175,9 +179,7 @@ class RankingState:
             "pairs_values": self.pairs.values,
             "customer_stats": self.customer_stats,
             "item_stats": self.item_stats,
-            "neighbours_indptr": self.neighbours.indptr,
-            "neighbours_indices": self.neighbours.indices,
-            "neighbours_data": self.neighbours.data,
+            **_csr_arrays("neighbours", self.neighbours),
             "global_share": self.global_share,
             "popular": self.popular,
         }
@@ -190,6 +192,8 @@ class RankingState:
             arrays[f"attribute_{j}_items"] = att.customers.items
             arrays[f"attribute_{j}_values"] = att.customers.values
             arrays[f"attribute_{j}_lines"] = att.value_lines
+        for name, weights in self.sources.items():
+            arrays.update(_csr_arrays(f"source_{name}", weights))
         np.savez(directory / "ranking_state.npz", **arrays)
         self.customers.save(directory / "customers.parquet")
         meta = {
@@ -198,6 +202,7 @@ class RankingState:
             "recent_customers": self.recent_customers,
             "segments": [{"family": s.family, "labels": list(s.labels)} for s in self.segments],
             "attributes": [a.name for a in self.attributes],
+            "sources": list(self.sources),
         }
         (directory / "ranking_state.json").write_text(json.dumps(meta, indent=1))
 
@@ -211,9 +216,6 @@ class RankingState:
         with np.load(directory / "ranking_state.npz", allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
         n = a["item_stats"].shape[0]
-        neighbours = sp.csr_matrix(
-            (a["neighbours_data"], a["neighbours_indices"], a["neighbours_indptr"]), shape=(n, n)
-        )
         segments = tuple(
             SegmentPopularity(
                 s["family"], tuple(s["labels"]), a[f"segment_{j}_share"], a[f"segment_{j}_top"]
@@ -242,12 +244,24 @@ class RankingState:
             customer_stats=a["customer_stats"],
             item_stats=a["item_stats"],
             recent_customers=int(meta["recent_customers"]),
-            neighbours=neighbours,
+            neighbours=_csr_from(a, "neighbours", n),
             global_share=a["global_share"],
             segments=segments,
             popular=a["popular"],
             attributes=attributes,
+            sources={name: _csr_from(a, f"source_{name}", n) for name in meta["sources"]},
         )
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A square CSR matrix as three named arrays, for ``np.savez``."""
+    return {f"{prefix}_indptr": m.indptr, f"{prefix}_indices": m.indices, f"{prefix}_data": m.data}
+
+
+def _csr_from(a: Mapping[str, np.ndarray], prefix: str, n: int) -> sp.csr_matrix:
+    """The (n, n) CSR matrix ``_csr_arrays`` saved under ``prefix``."""
+    parts = (a[f"{prefix}_data"], a[f"{prefix}_indices"], a[f"{prefix}_indptr"])
+    return sp.csr_matrix(parts, shape=(n, n))
 
 
 def item_attribute(

@@ -2,7 +2,8 @@
 
 For window [start, end) the ranker sees the history before ``start`` exactly as it will
 see the history before the test cutoff: statistics, neighbours, segment popularity and
-retrieval models are all rebuilt on it (``RankingState.build`` and each source's ``fit``),
+retrieval models are all rebuilt on it (``RankingState.build``, which builds the ranker's
+own sources too, and each other source's ``fit``),
 and the label of a candidate is whether the customer bought it in the window. Several
 windows, stepping back ``stride_days`` at a time, keep one unusual month (Ta-Feng's
 January holds the Lunar New Year) from defining what the ranker learns.
@@ -22,8 +23,9 @@ import numpy as np
 import polars as pl
 
 from segrec.ranking.candidates import Block, DenseScores, candidate_pairs, neighbour_scores
-from segrec.ranking.config import RankingConfig, WindowsConfig
+from segrec.ranking.config import CandidateConfig, RankingConfig, WindowsConfig
 from segrec.ranking.features import pair_features
+from segrec.ranking.sources import block_sources
 from segrec.ranking.state import RankingState, history_before
 from segrec.recommender import History, Recommender, chunk_size_for, iter_chunks
 
@@ -84,12 +86,16 @@ def make_block(
     models: Mapping[str, Recommender],
     customer_ids: pl.Series,
     segments: pl.DataFrame | None,
+    cfg: CandidateConfig,
 ) -> Block:
-    """A block for ``customer_ids``: their rows, segment labels and retrieval scores."""
+    """A block for ``customer_ids``: their rows, segment labels and retrieval scores (the
+    fitted ``models``' dense scores, and the ranker's own sources from the state)."""
+    rows = state.customer_rows(customer_ids)
+    given = {name: DenseScores(m.score(customer_ids)) for name, m in models.items()}
     return Block(
-        rows=state.customer_rows(customer_ids),
+        rows=rows,
         labels=state.segment_index(segments, customer_ids),
-        sources={name: DenseScores(m.score(customer_ids)) for name, m in models.items()},
+        sources=block_sources(state, rows, given, cfg),
     )
 
 
@@ -128,7 +134,7 @@ def window_set(
         customers = buyers.gather(np.sort(rng.choice(buyers.len(), limit, replace=False)))
     xs, ys, gs = [], [], []
     for chunk in iter_chunks(customers, chunk_size_for(history.n_columns, 64.0)):
-        block = make_block(state, models, chunk, segments)
+        block = make_block(state, models, chunk, segments, cfg.candidates)
         b, items, x = block_features(state, block, cfg)
         codes = _codes(chunk, buyers)[b]
         y = np.isin(codes * state.n_columns + items, truth)

@@ -1,0 +1,63 @@
+"""Retrieval sources the ranker builds itself: item-item models inside its state.
+
+A source from outside the ranker (the two-tower model) reaches it as scores its caller
+computed: a dense matrix in evaluation, a FAISS search in the service. An item-item model
+needs nothing but the customer's purchases, which the ranking state already holds, and its
+weights. So the ranker builds such a source with each state (every training window, and
+the history it serves), saves its weights with the state, and scores it itself: training,
+batch scoring and the service run the same code on the same weights, and the bundle alone
+can serve it.
+
+``ease``: EASE (Steck 2019), the strongest baseline on items new to the customer, over the
+customers' binary purchases; each item keeps its ``ranking.ease.keep`` largest weights
+(``segrec.ranking.neighbours.ease_source``). A customer's score of item j is the sum of
+B[i, j] over the items i they bought: EASE's own score, truncated to each item's strongest
+links. Cold customers have no purchases and so no scores from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from segrec.ranking.candidates import PairScores, SourceScores, sum_by_key
+from segrec.ranking.config import CandidateConfig, own_sources
+from segrec.ranking.state import RankingState
+from segrec.ranking.stats import csr_slices
+
+
+def item_item_scores(state: RankingState, rows: np.ndarray, name: str) -> PairScores:
+    """The own source ``name``'s scores of the customers ``rows``: the sum of its weights
+    from each item they bought (binary, as EASE is fitted), positive entries only."""
+    weights = state.sources[name]
+    at, pos = state.pairs.rows_of(rows)
+    src, entry = csr_slices(weights.indptr, state.pairs.items[pos])
+    keys = at[src] * state.n_columns + weights.indices[entry]
+    keys, sums = sum_by_key(keys, weights.data[entry], len(rows) * state.n_columns)
+    positive = sums > 0
+    return PairScores(len(rows), state.n_columns, keys[positive], sums[positive])
+
+
+def block_sources(
+    state: RankingState,
+    rows: np.ndarray,
+    given: Mapping[str, SourceScores],
+    cfg: CandidateConfig,
+) -> dict[str, SourceScores]:
+    """Every source of ``cfg`` for the customers ``rows``: the ranker's own, scored from
+    the state, and the others as ``given`` by the caller (an error names any missing)."""
+    own = own_sources(cfg)
+    missing = sorted(set(cfg.sources) - set(own) - set(given))
+    if missing:
+        raise ValueError(
+            f"ranking.candidates.sources: no scores given for {missing} "
+            f"(the ranker builds only {list(own)} itself)"
+        )
+    unbuilt = sorted(set(own) - set(state.sources))
+    if unbuilt:
+        raise ValueError(f"ranking state: built without the sources {unbuilt}")
+    return {
+        name: given[name] if name not in own else item_item_scores(state, rows, name)
+        for name in cfg.sources
+    }
