@@ -82,7 +82,7 @@ class EaseSourceConfig:
 
     l2: float = 500.0
     min_support: int = 5  # customers who bought an item, for it to be modelled
-    max_items: int = 10000  # dense item x item inversion: n^2 memory, n^3 time
+    max_items: int = 6000  # dense item x item inversion (n^2 memory, n^3 time) per window
     keep: int = 200  # weights kept per item: what the state (and the bundle) carries
 
 
