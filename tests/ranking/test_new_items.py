@@ -56,16 +56,45 @@ def test_blend_shrinks_new_items_towards_their_segment_prior() -> None:
 
 def test_auto_choice_is_measured_saved_and_loaded(tmp_path: Path) -> None:
     cfg = small_config()
-    cfg.new_items = "auto"
+    cfg.new_items, cfg.windows.n = "auto", 3  # window 1 overlaps window 0: judged by 2
     ranker = HistoryRanker(cfg).fit(habits())
     choice = ranker.new_items_choice
     assert ranker.new_items in CHOICES
     assert set(choice) >= {*CHOICES, "held_out_window"}
+    assert choice["judges_fitted_on"] == [2]
     best = max(CHOICES, key=lambda s: choice[s]["ndcg_all"] + choice[s]["ndcg_new"])
     assert ranker.new_items == best
     ranker.save(tmp_path)
     loaded = HistoryRanker.load(tmp_path)
     assert (loaded.new_items, loaded.new_items_choice) == (ranker.new_items, choice)
+
+
+def test_auto_judges_only_with_windows_that_end_before_the_held_out_one() -> None:
+    """Labels of 28 days every 14: window 1's labels cover half of window 0's, so only
+    windows 2 and 3 may fit the judges; with none such, auto falls back to the default."""
+    from segrec.ranking.config import WindowsConfig
+    from segrec.ranking.new_items import DEFAULT, choose_strategy
+    from segrec.ranking.training import TrainingSet
+
+    rng = np.random.default_rng(0)
+    n = 400
+    window = np.repeat(np.arange(4, dtype=np.int16), n // 4)
+    x = np.column_stack([rng.random(n) < 0.5, rng.uniform(0.01, 0.1, (n, 3))]).astype(np.float32)
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    data = TrainingSet(x, y, np.ones(n, np.float32), window, np.arange(n) // 8)
+    seen: list[np.ndarray] = []
+
+    def fit_trees(x: np.ndarray, y: np.ndarray, w: np.ndarray):  # type: ignore[no-untyped-def]
+        seen.append(x)
+        return lambda z: z[:, 1].astype(np.float64)
+
+    windows = WindowsConfig(n=4, label_days=28, stride_days=14)
+    _, measured = choose_strategy(data, NAMES, fit_trees, windows)
+    np.testing.assert_array_equal(seen[0], x[window >= 2])
+    assert measured["judges_fitted_on"] == [2, 3]
+    two = TrainingSet(*(a[window < 2] for a in (x, y, data.w, window, data.group)))
+    chosen, measured = choose_strategy(two, NAMES, fit_trees, windows)
+    assert chosen == DEFAULT and "raise ranking.windows.n" in measured["reason"]
 
 
 def test_unknown_strategy_is_refused() -> None:

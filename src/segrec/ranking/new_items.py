@@ -38,27 +38,31 @@ ordinary autumn weeks, the same trees order new items better than any prior. So:
   ensemble 0.0664 / 0.0702. The default: the best but one where the trees win, the best
   where they fail;
 - ``auto``: whichever of the five wins on the ranker's most recent training window, with
-  the trees and the linear model fitted on the other windows only, so that no window
-  judges models that learned from it (mean NDCG@``k`` over that window's customers, all
-  candidates plus new ones alone). It cannot foresee a change of season: on Ta-Feng it
-  picks ``model`` from the Lunar New Year window (NDCG@20 of new items there: model
-  0.300, blend 0.271, ensemble 0.268, linear 0.250), which February then punishes,
-  hence not the default.
+  the trees and the linear model fitted only on the windows whose labels end before it
+  begins, so that no judge learned the purchases it is judged on (mean NDCG@``k`` over
+  that window's customers, all candidates plus new ones alone). It cannot foresee a
+  change of season: on Ta-Feng it picked ``model`` from the Lunar New Year window
+  (NDCG@20 of new items there: model 0.300, blend 0.271, ensemble 0.268, linear 0.250;
+  measured while the judges still learned from the overlapping window), which February
+  then punishes, hence not the default.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
+from segrec.ranking.config import WindowsConfig
 from segrec.ranking.training import TrainingSet
 
 STRATEGIES = ("auto", "model", "prior", "blend", "linear", "ensemble")
 FITS_LINEAR = ("linear", "ensemble")  # the strategies that need ``LinearNewItems``
 CHOICES = ("model", "prior", "blend", "linear", "ensemble")  # what ``auto`` chooses from
+DEFAULT = "ensemble"  # ``auto``'s answer when no window can judge (and the config default)
 OFFSET = 100.0  # every candidate scores above every non-candidate (those are in [0, 1))
 CLIP = 50.0  # log-odds are clipped to ±CLIP
 PRIOR_SPAN = 40.0  # log priors are clipped to [-PRIOR_SPAN, 0]
@@ -197,13 +201,24 @@ def mean_ndcg(group: np.ndarray, y: np.ndarray, score: np.ndarray, k: int) -> fl
 
 
 def choose_strategy(
-    data: TrainingSet, names: Sequence[str], fit_trees: Trees, k: int = 20
+    data: TrainingSet, names: Sequence[str], fit_trees: Trees, windows: WindowsConfig, k: int = 20
 ) -> tuple[str, dict[str, Any]]:
-    """``auto``'s choice (see the module docstring) and what it measured."""
-    held_out = data.window == 0
-    if held_out.all():
-        return "model", {"reason": "one training window: nothing to hold out"}
-    kept = TrainingSet(*(getattr(data, f.name)[~held_out] for f in fields(data)))
+    """``auto``'s choice (see the module docstring) and what it measured.
+
+    The judges are fitted only on the windows whose labels end before the held-out
+    window's begin: with ``stride_days`` shorter than ``label_days`` the next window's
+    labels cover part of the held-out period, and trees fitted on them would be judged
+    on purchases they learned. Without such a window there is nothing to judge with, and
+    the choice is ``DEFAULT``.
+    """
+    first_clean = math.ceil(windows.label_days / max(windows.stride_days, 1))
+    held_out, kept_rows = data.window == 0, data.window >= first_clean
+    if not kept_rows.any():
+        return DEFAULT, {
+            "reason": f"no training window ends before the held-out one starts "
+            f"(windows {first_clean}+ of {windows.n}); raise ranking.windows.n"
+        }
+    kept = TrainingSet(*(getattr(data, f.name)[kept_rows] for f in fields(data)))
     predict = fit_trees(kept.x, kept.y, kept.w)
     linear = LinearNewItems.fit(kept, names)
     x, y, group = data.x[held_out], data.y[held_out], data.group[held_out]
@@ -220,4 +235,5 @@ def choose_strategy(
         CHOICES,
         key=lambda s: np.nan_to_num(measured[s]["ndcg_all"] + measured[s]["ndcg_new"]),
     )
-    return chosen, {"held_out_window": 0, "k": k, **measured}
+    judged_on = sorted(int(w) for w in np.unique(kept.window))
+    return chosen, {"held_out_window": 0, "judges_fitted_on": judged_on, "k": k, **measured}

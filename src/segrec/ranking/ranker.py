@@ -106,7 +106,9 @@ class HistoryRanker:
         names = names_for(self.state, list(self.cfg.candidates.sources))
         self.new_items, self.new_items_choice = self.cfg.new_items, {}
         if self.cfg.new_items == "auto":
-            self.new_items, self.new_items_choice = choose_strategy(data, names, self._trees)
+            self.new_items, self.new_items_choice = choose_strategy(
+                data, names, self._trees, self.cfg.windows
+            )
         fits_linear = self.new_items in FITS_LINEAR
         self.linear = LinearNewItems.fit(data, names) if fits_linear else None
         self.model = TreeEnsemble.from_sklearn(self._fit_trees(data.x, data.y, data.w), names)
