@@ -32,7 +32,7 @@ import polars as pl
 
 from segrec.ranking.candidates import Block, SourceScores
 from segrec.ranking.config import RankingConfig, ranking_config
-from segrec.ranking.features import names_for
+from segrec.ranking.features import build_tables, names_for
 from segrec.ranking.new_items import (
     FITS_LINEAR,
     LinearNewItems,
@@ -252,6 +252,7 @@ class HistoryRanker:
         linear = meta.get("linear_new_items")
         out.linear = LinearNewItems.from_dict(linear) if linear else None
         out.state = RankingState.load(directory)
+        build_tables(out.state)
         out.models = dict(models or {})
         out._segments = segments
         return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -39,6 +40,7 @@ from segrec.recommender import History, top_k
 from segrec.segments.crossing import crossing, family_labels, parts
 
 FORMAT = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class RankingState:
     def families(self) -> tuple[str, ...]:
         return tuple(s.family for s in self.segments)
 
-    def derived(self, build: Callable[[RankingState], np.ndarray]) -> np.ndarray:
+    def derived(self, build: Callable[[RankingState], T]) -> T:
         """``build(self)``, computed on first use and kept with this (immutable) state:
         tables derived from the statistics, such as per-item features, that each request
         would otherwise recompute for its few candidates."""
@@ -111,6 +113,13 @@ class RankingState:
         if build not in memo:
             memo[build] = build(self)
         return memo[build]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (Ray workers) carry the statistics; derived tables (tens of MB: one row
+        per pair) are rebuilt on first use."""
+        state = self.__dict__.copy()
+        state.pop("_derived", None)
+        return state
 
     @classmethod
     def build(cls, history: History, cfg: RankingConfig) -> RankingState:

@@ -53,12 +53,16 @@ class PairTable:
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The customer row of every pair, int64 (nnz,)."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+
     @cached_property
     def keys(self) -> np.ndarray:
         """``row * n_columns + item`` of every pair, int64 (nnz,), ascending (CSR order):
         built once, so that a lookup costs a binary search, not a pass over the table."""
-        rows = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        return rows * self.n_columns + self.items
+        return self.rows * self.n_columns + self.items
 
     def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
