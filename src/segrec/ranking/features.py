@@ -22,12 +22,13 @@ Groups (names in ``feature_names``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from segrec.ranking.candidates import Block, PairScores
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS, run_starts
+from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS
 
 BASE_FEATURES = (
     "own_line_share",
@@ -74,25 +75,41 @@ def names_for(state: RankingState, sources: Sequence[str]) -> list[str]:
     return feature_names(state.families, sources, [a.name for a in state.attributes])
 
 
-def rank_within(block: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """1-based rank of each value among its block position's (largest first; ties by
-    order), for ``block`` sorted ascending. float32 (m,)."""
-    order = np.lexsort((-values, block))
-    sorted_block = block[order]
-    start = np.searchsorted(sorted_block, sorted_block)
-    out = np.empty(len(values), np.float32)
-    out[order] = np.arange(len(values)) - start + 1
-    return out
+@dataclass(frozen=True)
+class Runs:
+    """Candidate pairs grouped by customer (block position ``block``, sorted ascending),
+    for ranks and gaps among a customer's candidates: the grouping is computed once for
+    every such feature (a few numpy calls each, which is what one customer pays for).
 
+    ``place`` float32 (m,): 1-based position of each pair in its customer's run;
+    ``starts``: where each run starts; ``run``: the run of each pair."""
 
-def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each value minus the largest of its block position's, for sorted ``block``."""
-    if len(values) == 0:
-        return values.astype(np.float32)
-    starts = run_starts(block)
-    best = np.maximum.reduceat(values, starts)
-    lengths = np.diff(starts, append=len(values))
-    return (values - np.repeat(best, lengths)).astype(np.float32)
+    block: np.ndarray
+    place: np.ndarray
+    starts: np.ndarray
+    run: np.ndarray
+
+    @classmethod
+    def of(cls, block: np.ndarray) -> Runs:
+        index = np.arange(len(block))
+        first = np.searchsorted(block, block)  # where each pair's run starts
+        start = first == index
+        place = (index - first + 1).astype(np.float32)
+        return cls(block, place, np.flatnonzero(start), np.cumsum(start) - 1)
+
+    def rank(self, values: np.ndarray) -> np.ndarray:
+        """1-based rank of each value among its customer's (largest first; ties by
+        order), float32 (m,)."""
+        out = np.empty(len(values), np.float32)
+        out[np.lexsort((-values, self.block))] = self.place
+        return out
+
+    def gap(self, values: np.ndarray) -> np.ndarray:
+        """Each value minus the largest of its customer's, float32 (m,)."""
+        if len(values) == 0:
+            return values.astype(np.float32)
+        best = np.maximum.reduceat(values, self.starts)
+        return (values - best[self.run]).astype(np.float32, copy=False)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -> np.ndarray:
@@ -221,6 +238,7 @@ def pair_features(
     rows of the derived tables, and the features that depend on the candidates (ranks
     and gaps among the customer's), side by side in ``feature_names`` order."""
     rows = block.rows[b]
+    runs = Runs.of(b)
     it = state.derived(item_features)[items]
     nbr = neighbours.at(b, items)
     parts = [
@@ -228,7 +246,7 @@ def pair_features(
         state.derived(customer_features)[rows[:, None], _CUSTOMER_PICK],
         it[:, : len(ITEM_FEATURES)],
         nbr[:, None],
-        rank_within(b, nbr)[:, None],
+        runs.rank(nbr)[:, None],
     ]
     shares = state.derived(attribute_features)
     for k, att in enumerate(state.attributes):
@@ -240,7 +258,7 @@ def pair_features(
         parts.append(table[block.labels[b, j], items])
     for name in sources:
         score = block.sources[name].at(b, items)
-        parts += [score[:, None], rank_within(b, score)[:, None], gap_to_best(b, score)[:, None]]
+        parts += [score[:, None], runs.rank(score)[:, None], runs.gap(score)[:, None]]
     return np.concatenate(parts, axis=1, dtype=np.float32)
 
 
