@@ -94,10 +94,8 @@ class PairScores:
         """Best ``n`` items per row, int64 (rows, n), ties to the smaller item; 0 where
         there are fewer."""
         keep = self.values > 0
-        if self.n_rows == 1 and 0 < n < np.count_nonzero(keep):
-            # Exact shortcut for one row: only values at least its n-th largest can be
-            # in its top n (ties included); the boolean mask keeps item order.
-            keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
+        if self.n_rows == 1:
+            return self._top_of_one_row(keep, n)
         row, col = np.divmod(self.keys[keep], self.n_columns)
         # Keys come sorted by (row, item); the stable lexsort keeps item order on ties.
         order = np.lexsort((-self.values[keep], row))
@@ -106,6 +104,18 @@ class PairScores:
         out = np.zeros((self.n_rows, n), np.int64)
         first = rank < n
         out[row[first], rank[first]] = col[first]
+        return out
+
+    def _top_of_one_row(self, keep: np.ndarray, n: int) -> np.ndarray:
+        """``top`` of one row (the service's one customer) in half the numpy calls: its
+        keys are its items; only values at least its n-th largest can be in its top n
+        (ties included); a stable sort by value keeps item order on ties, as the
+        block's lexsort does."""
+        if 0 < n < np.count_nonzero(keep):
+            keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
+        best = self.keys[keep][np.argsort(-self.values[keep], kind="stable")[:n]]
+        out = np.zeros((1, n), np.int64)
+        out[0, : len(best)] = best
         return out
 
     def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -221,9 +231,11 @@ def candidate_pairs(
     own = state.pairs.column("rank")[pos] <= cfg.own
     parts = [at[own] * width + state.pairs.items[pos][own]]
 
+    offset = np.arange(n, dtype=np.int64)[:, None] * width
+
     def add(top: np.ndarray) -> None:
         """A (block, N) top list's (position, item) keys."""
-        parts.append((np.arange(n, dtype=np.int64)[:, None] * width + top).ravel())
+        parts.append((offset + top).ravel())
 
     if cfg.neighbours:
         add(neighbours.top(cfg.neighbours))

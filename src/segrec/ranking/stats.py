@@ -77,6 +77,9 @@ def csr_slices(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     """The entries of CSR ``rows``, row after row: (index into ``rows``, position in the
     CSR arrays), int64. For one row this is ``(0..., indptr[r]:indptr[r+1])``; a block
     concatenates its rows' slices the same way."""
+    if len(rows) == 1:  # one customer (the service): one slice, in 3 numpy calls, not 11
+        pos = np.arange(indptr[rows[0]], indptr[rows[0] + 1], dtype=np.int64)
+        return np.zeros(len(pos), np.int64), pos
     start, stop = indptr[rows], indptr[rows + 1]
     lengths = stop - start
     at = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
