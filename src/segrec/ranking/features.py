@@ -264,14 +264,3 @@ def pair_features(
         rank, gap = runs.rank_and_gap(score)
         parts += [score[:, None], rank[:, None], gap[:, None]]
     return np.concatenate(parts, axis=1, dtype=np.float32)
-
-
-def build_tables(state: RankingState) -> None:
-    """Derive every table ``pair_features`` reads now: loading is the service's
-    start-up, and building them on first use put 0.3 s (Ta-Feng: 33 MiB, mostly one
-    row per pair) on its first request."""
-    state.derived(customer_features)
-    state.derived(own_features)
-    state.derived(attribute_features)
-    state.derived(item_features)
-    state.derived(segment_features)

@@ -32,7 +32,7 @@ import polars as pl
 
 from segrec.ranking.candidates import Block, SourceScores
 from segrec.ranking.config import RankingConfig, ranking_config
-from segrec.ranking.features import build_tables, names_for
+from segrec.ranking.features import names_for
 from segrec.ranking.new_items import (
     FITS_LINEAR,
     LinearNewItems,
@@ -45,6 +45,7 @@ from segrec.ranking.training import (
     SegmentsAt,
     SourceFactory,
     block_features,
+    build_tables,
     make_block,
     training_set,
 )
