@@ -221,7 +221,7 @@ def sum_by_key(keys: np.ndarray, terms: np.ndarray, size: int) -> tuple[np.ndarr
         here = (keys >= lo) & (keys < hi) if size > DENSE_CELLS else slice(None)
         dense = np.zeros(hi - lo, np.float32)
         np.add.at(dense, keys[here] - lo, terms[here])
-        nonzero = np.flatnonzero(dense != 0)  # faster than on floats
+        nonzero = (dense != 0).nonzero()[0]  # faster than on floats
         out_keys.append(nonzero + lo)
         out_sums.append(dense[nonzero])
     if len(out_keys) == 1:
@@ -237,23 +237,20 @@ def candidate_pairs(
     at, pos = state.pairs.rows_of(block.rows)
     own = state.pairs.column("rank")[pos] <= cfg.own
     parts = [at[own] * width + state.pairs.items[pos][own]]
-
-    offset = np.arange(n, dtype=np.int64)[:, None] * width
-
-    def add(top: np.ndarray) -> None:
-        """A (block, N) top list's (position, item) keys."""
-        parts.append((offset + top).ravel())
-
+    tops = []  # (block, N) top lists, keyed together below
     if cfg.neighbours:
-        add(neighbours.top(cfg.neighbours))
+        tops.append(neighbours.top(cfg.neighbours))
     for name, size in cfg.sources.items():
         if size:
-            add(block.sources[name].top(size))
+            tops.append(block.sources[name].top(size))
     if cfg.segment:
         for j, seg in enumerate(state.segments):
-            add(seg.top[block.labels[:, j], : cfg.segment])
+            tops.append(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
-        add(state.popular[None, : cfg.popular])
+        tops.append(state.popular[None, : cfg.popular].repeat(n, axis=0))
+    if tops:
+        offset = np.arange(n, dtype=np.int64)[:, None] * width
+        parts.append((offset + np.concatenate(tops, axis=1)).ravel())
     keys = sorted_unique(np.concatenate(parts))
     b, c = np.divmod(keys, state.n_columns)
     keep = c > 0

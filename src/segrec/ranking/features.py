@@ -90,7 +90,7 @@ class Runs:
 
     @classmethod
     def of(cls, block: np.ndarray) -> Runs:
-        first = np.searchsorted(block, block)
+        first = block.searchsorted(block)
         return cls(block, first, (np.arange(len(block)) - first + 1).astype(np.float32))
 
     def rank(self, values: np.ndarray) -> np.ndarray:
