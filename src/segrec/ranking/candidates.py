@@ -112,8 +112,10 @@ class PairScores:
         (ties included); a stable sort by value keeps item order on ties, as the
         block's lexsort does."""
         if 0 < n < np.count_nonzero(keep):
-            keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
-        best = self.keys[keep][np.argsort(-self.values[keep], kind="stable")[:n]]
+            lowest = -self.values
+            lowest.partition(n - 1)
+            keep &= self.values >= -lowest[n - 1]
+        best = self.keys[keep][(-self.values[keep]).argsort(kind="stable")[:n]]
         out = np.zeros((1, n), np.int64)
         out[0, : len(best)] = best
         return out
@@ -122,8 +124,9 @@ class PairScores:
         """Scores of (block position, item) pairs, float32 (m,), 0 where absent."""
         if self.keys.size == 0:  # a cold block
             return np.zeros(len(items), np.float32)
-        pos = sorted_lookup(self.keys, block.astype(np.int64) * self.n_columns + items)
-        return np.where(pos >= 0, self.values[pos], np.float32(0.0)).astype(np.float32)
+        pos = sorted_lookup(self.keys, block.astype(np.int64, copy=False) * self.n_columns + items)
+        out = np.where(pos >= 0, self.values[pos], np.float32(0.0))
+        return out.astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)

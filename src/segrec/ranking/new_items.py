@@ -92,7 +92,9 @@ def log_prior(x: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Per pair: mean log shrunk segment share of the item (log overall share without
     segment families), float64 (m,)."""
     share = x[:, _prior_positions(tuple(names))]
-    return np.log(share.astype(np.float64) + EPS).mean(axis=1)
+    logs = np.log(share.astype(np.float64) + EPS)
+    # The sum and division ``mean`` makes, without its Python wrapper (5 µs a request).
+    return np.add.reduce(logs, axis=1) / logs.shape[1]
 
 
 LINEAR_SHARES = ("seg_share:", "item_share")  # log-transformed

@@ -70,7 +70,7 @@ class PairTable:
 
     def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
-        return sorted_lookup(self.keys, rows.astype(np.int64) * self.n_columns + items)
+        return sorted_lookup(self.keys, rows.astype(np.int64, copy=False) * self.n_columns + items)
 
     def rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of ``rows``: (index into ``rows``, position in the table), int64."""
