@@ -127,7 +127,6 @@ def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -
 # customer's ~120 candidates the cost is the number of numpy calls, not their size.
 CUSTOMER_FEATURES = (*CUSTOMER_COLUMNS, "weeks", "days_per_week", "items_per_visit")
 ITEM_FEATURES = ("recent_share", "share", "trend", "repeat_rate", "recent_buyers", "age")
-OWN_FEATURES = BASE_FEATURES[: BASE_FEATURES.index("is_new") + 1]  # of the pair table
 # The customer's own columns among the features (``cust_*``), in BASE_FEATURES order.
 _CUSTOMER_PICK = np.array(
     [CUSTOMER_FEATURES.index(n) for n in ("last_age", "days_per_week", "items_per_visit")]
@@ -150,9 +149,10 @@ def customer_features(state: RankingState) -> np.ndarray:
 
 
 def own_features(state: RankingState) -> np.ndarray:
-    """float32 (pairs + 1, OWN_FEATURES): the features of every pair of the pair table
-    (shares of the customer's purchases, rates, decayed counts, recency, interval), and
-    last those of a pair never bought, which ``PairTable.lookup``'s -1 picks.
+    """float32 (pairs + 1, 11): the features of every pair of the pair table, the
+    BASE_FEATURES from ``own_line_share`` to ``is_new`` (shares of the customer's
+    purchases, rates, decayed counts, recency, interval), and last those of a pair never
+    bought, which ``PairTable.lookup``'s -1 picks.
 
     The never-bought row is computed as customer 0's: its shares are 0 and its ages FAR
     whoever the customer (a share of no purchases is 0, weeks are at least 1)."""
@@ -174,7 +174,7 @@ def own_features(state: RankingState) -> np.ndarray:
         np.where(p["interval"] < FAR, _safe_div(p["last_age"], p["interval"]), -1.0),
         never,
     ]
-    return np.column_stack(columns).astype(np.float32)
+    return np.column_stack(columns).astype(np.float32, copy=False)
 
 
 def attribute_features(state: RankingState) -> tuple[np.ndarray, ...]:
