@@ -108,7 +108,8 @@ class RankingState:
     def derived(self, build: Callable[[RankingState], T]) -> T:
         """``build(self)``, computed on first use and kept with this (immutable) state:
         tables derived from the statistics, such as per-item features, that each request
-        would otherwise recompute for its few candidates."""
+        would otherwise recompute for its few candidates (``training.build_tables``
+        builds them all when a ranker loads)."""
         memo = self.__dict__.setdefault("_derived", {})
         if build not in memo:
             memo[build] = build(self)
