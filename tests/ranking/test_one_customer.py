@@ -7,6 +7,8 @@ definitions it replaced, bit for bit.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import polars as pl
 import pytest
@@ -24,6 +26,7 @@ from segrec.ranking.candidates import (
 )
 from segrec.ranking.state import RankingState
 from segrec.ranking.stats import csr_slices
+from segrec.ranking.training import block_features, build_tables, make_block
 from segrec.recommender import History
 from tests.ranking.toy import habits, small_config
 
@@ -202,3 +205,19 @@ def test_pair_lookup_and_row_slices_agree_with_brute_force(ranker: HistoryRanker
         span = range(pairs.indptr[r], pairs.indptr[r + 1])
         want = next((j for j in span if pairs.items[j] == c), -1)
         assert p == want
+
+
+def test_a_pickled_state_rebuilds_its_derived_tables(ranker: HistoryRanker) -> None:
+    """Pickles (Ray workers) leave the derived tables behind; the copy derives the same."""
+    state, _ = ranker.fitted
+    build_tables(state)
+    copy = pickle.loads(pickle.dumps(state))
+    assert "_derived" not in copy.__dict__
+    ids = pl.Series(WARM + COLD)
+    block = make_block(state, ranker.models, ids, ranker._segments, ranker.cfg.candidates)
+    for want, got in zip(
+        block_features(state, block, ranker.cfg),
+        block_features(copy, block, ranker.cfg),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)

@@ -108,6 +108,7 @@ def test_save_and_load_give_the_same_ranking(
 ) -> None:
     ranker.save(tmp_path / "ranker")
     loaded = HistoryRanker.load(tmp_path / "ranker", segments=hist.segments)
+    assert loaded.state is not None and "_derived" in vars(loaded.state)  # built at load
     np.testing.assert_array_equal(loaded.score(CUSTOMERS), ranker.score(CUSTOMERS))
     assert loaded.importances() == ranker.importances()
 

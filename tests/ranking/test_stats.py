@@ -10,7 +10,7 @@ import pytest
 
 from segrec.ranking.candidates import Block, DenseScores, neighbour_scores
 from segrec.ranking.config import RankingConfig
-from segrec.ranking.features import gap_to_best, names_for, pair_features, rank_within
+from segrec.ranking.features import Runs, names_for, pair_features
 from segrec.ranking.state import RankingState
 from segrec.ranking.stats import FAR
 from segrec.recommender import History
@@ -132,5 +132,8 @@ def test_source_scores_rank_and_gap_are_within_the_customer(cfg: RankingConfig) 
 def test_rank_and_gap_helpers_work_per_block_position() -> None:
     b = np.array([0, 0, 0, 2, 2])
     v = np.array([1.0, 3.0, 2.0, 5.0, 7.0], np.float32)
-    assert rank_within(b, v).tolist() == [3, 1, 2, 2, 1]
-    assert gap_to_best(b, v).tolist() == [-2, 0, -1, -2, 0]
+    rank, gap = Runs.of(b).rank_and_gap(v)
+    assert rank.tolist() == Runs.of(b).rank(v).tolist() == [3, 1, 2, 2, 1]
+    assert gap.tolist() == [-2, 0, -1, -2, 0]
+    empty = Runs.of(np.zeros(0, np.int64))
+    assert [a.tolist() for a in empty.rank_and_gap(v[:0])] == [[], []]

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from segrec.ranking.config import CandidateConfig
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import csr_slices, run_starts, sorted_lookup, sorted_unique
+from segrec.ranking.stats import csr_slices, sorted_lookup, sorted_unique
 from segrec.recommender import top_k
 
 
@@ -94,10 +94,8 @@ class PairScores:
         """Best ``n`` items per row, int64 (rows, n), ties to the smaller item; 0 where
         there are fewer."""
         keep = self.values > 0
-        if self.n_rows == 1 and 0 < n < np.count_nonzero(keep):
-            # Exact shortcut for one row: only values at least its n-th largest can be
-            # in its top n (ties included); the boolean mask keeps item order.
-            keep &= self.values >= -np.partition(-self.values, n - 1)[n - 1]
+        if self.n_rows == 1:
+            return self._top_of_one_row(keep, n)
         row, col = np.divmod(self.keys[keep], self.n_columns)
         # Keys come sorted by (row, item); the stable lexsort keeps item order on ties.
         order = np.lexsort((-self.values[keep], row))
@@ -108,12 +106,27 @@ class PairScores:
         out[row[first], rank[first]] = col[first]
         return out
 
+    def _top_of_one_row(self, keep: np.ndarray, n: int) -> np.ndarray:
+        """``top`` of one row (the service's one customer) in half the numpy calls: its
+        keys are its items; only values at least its n-th largest can be in its top n
+        (ties included); a stable sort by value keeps item order on ties, as the
+        block's lexsort does."""
+        if 0 < n < np.count_nonzero(keep):
+            lowest = -self.values
+            lowest.partition(n - 1)
+            keep &= self.values >= -lowest[n - 1]
+        best = self.keys[keep][(-self.values[keep]).argsort(kind="stable")[:n]]
+        out = np.zeros((1, n), np.int64)
+        out[0, : len(best)] = best
+        return out
+
     def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores of (block position, item) pairs, float32 (m,), 0 where absent."""
         if self.keys.size == 0:  # a cold block
             return np.zeros(len(items), np.float32)
-        pos = sorted_lookup(self.keys, block.astype(np.int64) * self.n_columns + items)
-        return np.where(pos >= 0, self.values[pos], np.float32(0.0)).astype(np.float32)
+        pos = sorted_lookup(self.keys, block.astype(np.int64, copy=False) * self.n_columns + items)
+        out = np.where(pos >= 0, self.values[pos], np.float32(0.0))
+        return out.astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -150,22 +163,29 @@ class Block:
         return len(self.rows)
 
 
-def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The block's own items, weighted by decayed purchase count normalised to sum 1 per
-    customer: (index into ``rows``, position in the pair table, float32 weight), row after
-    row, items ascending.
+def pair_weights(state: RankingState) -> np.ndarray:
+    """float32 (pairs,): each pair's decayed purchase count over its customer's total
+    (their own items' weights sum to 1), for every pair once per state
+    (``RankingState.derived``): a request gathers its customer's instead of normalising
+    them, a dozen numpy calls.
 
     float32 throughout, each row summed by ``np.add.reduceat`` as scipy's CSR row sum
     does: the same numbers as the sparse product (``diag(1 / row sums) @ W``) this
     replaced, so rankings did not move."""
-    at, pos = state.pairs.rows_of(rows)
-    decayed = state.pairs.column("decay_long")[pos]
-    total = np.zeros(len(rows), np.float32)
-    if len(at):
-        starts = run_starts(at)
-        total[at[starts]] = np.add.reduceat(decayed, starts)
+    pairs = state.pairs
+    decayed = pairs.column("decay_long")
+    bought = np.diff(pairs.indptr) > 0
+    total = np.zeros(len(bought), np.float32)
+    total[bought] = np.add.reduceat(decayed, pairs.indptr[:-1][bought])
     scale = np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0).astype(np.float32)
-    return at, pos, scale[at] * decayed
+    return scale[pairs.rows] * decayed
+
+
+def own_weights(state: RankingState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The block's own items and their ``pair_weights``: (index into ``rows``, position
+    in the pair table, float32 weight), row after row, items ascending."""
+    at, pos = state.pairs.rows_of(rows)
+    return at, pos, state.derived(pair_weights)[pos]
 
 
 def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
@@ -204,7 +224,7 @@ def sum_by_key(keys: np.ndarray, terms: np.ndarray, size: int) -> tuple[np.ndarr
         here = (keys >= lo) & (keys < hi) if size > DENSE_CELLS else slice(None)
         dense = np.zeros(hi - lo, np.float32)
         np.add.at(dense, keys[here] - lo, terms[here])
-        nonzero = np.flatnonzero(dense != 0)  # faster than on floats
+        nonzero = (dense != 0).nonzero()[0]  # faster than on floats
         out_keys.append(nonzero + lo)
         out_sums.append(dense[nonzero])
     if len(out_keys) == 1:
@@ -220,21 +240,20 @@ def candidate_pairs(
     at, pos = state.pairs.rows_of(block.rows)
     own = state.pairs.column("rank")[pos] <= cfg.own
     parts = [at[own] * width + state.pairs.items[pos][own]]
-
-    def add(top: np.ndarray) -> None:
-        """A (block, N) top list's (position, item) keys."""
-        parts.append((np.arange(n, dtype=np.int64)[:, None] * width + top).ravel())
-
+    tops = []  # (block, N) top lists, keyed together below
     if cfg.neighbours:
-        add(neighbours.top(cfg.neighbours))
+        tops.append(neighbours.top(cfg.neighbours))
     for name, size in cfg.sources.items():
         if size:
-            add(block.sources[name].top(size))
+            tops.append(block.sources[name].top(size))
     if cfg.segment:
         for j, seg in enumerate(state.segments):
-            add(seg.top[block.labels[:, j], : cfg.segment])
+            tops.append(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
-        add(state.popular[None, : cfg.popular])
+        tops.append(state.popular[None, : cfg.popular].repeat(n, axis=0))
+    if tops:
+        offset = np.arange(n, dtype=np.int64)[:, None] * width
+        parts.append((offset + np.concatenate(tops, axis=1)).ravel())
     keys = sorted_unique(np.concatenate(parts))
     b, c = np.divmod(keys, state.n_columns)
     keep = c > 0

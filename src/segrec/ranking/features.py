@@ -22,12 +22,13 @@ Groups (names in ``feature_names``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from segrec.ranking.candidates import Block, PairScores
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS, run_starts
+from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS
 
 BASE_FEATURES = (
     "own_line_share",
@@ -74,52 +75,43 @@ def names_for(state: RankingState, sources: Sequence[str]) -> list[str]:
     return feature_names(state.families, sources, [a.name for a in state.attributes])
 
 
-def rank_within(block: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """1-based rank of each value among its block position's (largest first; ties by
-    order), for ``block`` sorted ascending. float32 (m,)."""
-    order = np.lexsort((-values, block))
-    sorted_block = block[order]
-    start = np.searchsorted(sorted_block, sorted_block)
-    out = np.empty(len(values), np.float32)
-    out[order] = np.arange(len(values)) - start + 1
-    return out
+@dataclass(frozen=True)
+class Runs:
+    """Candidate pairs grouped by customer (block position ``block``, sorted ascending),
+    for ranks and gaps among a customer's candidates: the grouping is computed once for
+    every such feature (a few numpy calls each, which is what one customer pays for).
 
+    ``first`` int64 (m,): where each pair's customer's run starts; ``place`` float32
+    (m,): the pair's 1-based position in that run."""
 
-def gap_to_best(block: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each value minus the largest of its block position's, for sorted ``block``."""
-    if len(values) == 0:
-        return values.astype(np.float32)
-    starts = run_starts(block)
-    best = np.maximum.reduceat(values, starts)
-    lengths = np.diff(starts, append=len(values))
-    return (values - np.repeat(best, lengths)).astype(np.float32)
+    block: np.ndarray
+    first: np.ndarray
+    place: np.ndarray
 
+    @classmethod
+    def of(cls, block: np.ndarray) -> Runs:
+        first = block.searchsorted(block)
+        return cls(block, first, (np.arange(len(block)) - first + 1).astype(np.float32))
 
-# The pair table's columns for a pair never bought: no lines, days or decayed count;
-# ages, interval and rank FAR (never).
-_ABSENT = {"lines": 0.0, "days": 0.0, "decay_short": 0.0, "decay_long": 0.0}
-ABSENT_PAIR = np.array([_ABSENT.get(name, FAR) for name in PAIR_COLUMNS], np.float32)
+    def rank(self, values: np.ndarray) -> np.ndarray:
+        """1-based rank of each value among its customer's (largest first; ties by
+        order), float32 (m,)."""
+        return self._rank(self._order(values))
 
+    def rank_and_gap(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``rank`` and each value minus the largest of its customer's, float32 (m,)
+        both: the largest is the first of its run in rank order."""
+        order = self._order(values)
+        gap = values - values[order[self.first]]
+        return self._rank(order), gap.astype(np.float32, copy=False)
 
-def _pair_columns(
-    state: RankingState, rows: np.ndarray, items: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The pair table's columns at (row, item), with 0 / FAR where never bought.
+    def _order(self, values: np.ndarray) -> np.ndarray:
+        return np.lexsort((-values, self.block))
 
-    One gather and one ``where`` over the (pairs, columns) block, not one per column:
-    for one customer's ~150 pairs the cost is the number of numpy calls."""
-    pos = state.pairs.lookup(rows, items)
-    found = pos >= 0
-    values = np.where(found[:, None], state.pairs.values[np.maximum(pos, 0)], ABSENT_PAIR)
-    out = {name: values[:, j] for j, name in enumerate(PAIR_COLUMNS)}
-    out["found"] = found
-    return out
-
-
-def stack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Equal-length 1-D columns as one C-ordered float32 (m, len(columns)) matrix: one
-    C-level stack and transpose, where ``np.column_stack`` reshapes column by column."""
-    return np.ascontiguousarray(np.array(columns, dtype=np.float32).T)
+    def _rank(self, order: np.ndarray) -> np.ndarray:
+        out = np.empty(len(order), np.float32)
+        out[order] = self.place
+        return out
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -> np.ndarray:
@@ -129,11 +121,21 @@ def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -
     return np.divide(a, b, out=out, where=np.greater(b, 0))
 
 
-# Per-customer and per-item features: functions of one row of the state's tables,
-# computed for every customer and item once per state (``RankingState.derived``), so a
-# request gathers them instead of recomputing them for each of its candidates.
+# Every feature that is a function of one pair's, customer's, item's or segment label's
+# statistics is computed for all of them once per state (``RankingState.derived``), so a
+# request gathers a few rows of each table instead of computing its ~30 columns: for one
+# customer's ~120 candidates the cost is the number of numpy calls, not their size.
 CUSTOMER_FEATURES = (*CUSTOMER_COLUMNS, "weeks", "days_per_week", "items_per_visit")
 ITEM_FEATURES = ("recent_share", "share", "trend", "repeat_rate", "recent_buyers", "age")
+# The customer's own columns among the features (``cust_*``), in BASE_FEATURES order.
+_CUSTOMER_PICK = np.array(
+    [CUSTOMER_FEATURES.index(n) for n in ("last_age", "days_per_week", "items_per_visit")]
+)
+
+# The pair table's columns for a pair never bought: no lines, days or decayed count;
+# ages, interval and rank FAR (never).
+_ABSENT = {"lines": 0.0, "days": 0.0, "decay_short": 0.0, "decay_long": 0.0}
+ABSENT_PAIR = np.array([_ABSENT.get(name, FAR) for name in PAIR_COLUMNS], np.float32)
 
 
 def customer_features(state: RankingState) -> np.ndarray:
@@ -144,6 +146,55 @@ def customer_features(state: RankingState) -> np.ndarray:
     weeks = np.maximum(np.where(c["first_age"] < FAR, c["first_age"], 0.0) / 7.0, 1.0)
     extra = [weeks, c["days"] / weeks, _safe_div(c["items"], c["days"])]
     return np.column_stack([stats, *extra]).astype(np.float32, copy=False)
+
+
+def own_features(state: RankingState) -> np.ndarray:
+    """float32 (pairs + 1, 11): the features of every pair of the pair table, the
+    BASE_FEATURES from ``own_line_share`` to ``is_new`` (shares of the customer's
+    purchases, rates, decayed counts, recency, interval), and last those of a pair never
+    bought, which ``PairTable.lookup``'s -1 picks.
+
+    The never-bought row is computed as customer 0's: its shares are 0 and its ages FAR
+    whoever the customer (a share of no purchases is 0, weeks are at least 1)."""
+    c = state.derived(customer_features)[np.append(state.pairs.rows, 0)]
+    c = {name: c[:, j] for j, name in enumerate(CUSTOMER_FEATURES)}
+    values = np.vstack([state.pairs.values, ABSENT_PAIR])
+    p = {name: values[:, j] for j, name in enumerate(PAIR_COLUMNS)}
+    never = np.arange(len(values)) == len(values) - 1
+    columns = [
+        _safe_div(p["lines"], c["lines"]),
+        _safe_div(p["days"], c["days"]),
+        (p["days"] / c["weeks"]).astype(np.float32),
+        p["decay_short"],
+        p["decay_long"],
+        _safe_div(p["decay_long"], c["decay_long"]),
+        p["rank"],
+        p["last_age"],
+        p["interval"],
+        np.where(p["interval"] < FAR, _safe_div(p["last_age"], p["interval"]), -1.0),
+        never,
+    ]
+    return np.column_stack(columns).astype(np.float32, copy=False)
+
+
+def attribute_features(state: RankingState) -> tuple[np.ndarray, ...]:
+    """Per item attribute, float32 (pairs + 1, 2): the customer's line and decayed shares
+    of each (customer, value) pair of ``att.customers``, and last zeros for a value the
+    customer never bought (or none: attribute tables hold no value 0)."""
+    c = state.derived(customer_features)
+    lines, decay = CUSTOMER_FEATURES.index("lines"), CUSTOMER_FEATURES.index("decay_long")
+    out = []
+    for att in state.attributes:
+        table = att.customers
+        rows = table.rows
+        shares = np.column_stack(
+            [
+                _safe_div(table.column("lines"), c[rows, lines]),
+                _safe_div(table.column("decay_long"), c[rows, decay]),
+            ]
+        )
+        out.append(np.vstack([shares, np.zeros((1, 2), np.float32)]))
+    return tuple(out)
 
 
 def item_features(state: RankingState) -> np.ndarray:
@@ -168,6 +219,16 @@ def item_features(state: RankingState) -> np.ndarray:
     return np.column_stack(columns).astype(np.float32, copy=False)
 
 
+def segment_features(state: RankingState) -> tuple[np.ndarray, ...]:
+    """Per segment family, float32 ((labels + 1) * n_columns, 2), row ``label *
+    n_columns + item``: the label's share of the item and its lift over the item's global
+    share (1 where that is 0). Flat, as one index array gathers faster than two."""
+    return tuple(
+        np.stack([seg.share, _safe_div(seg.share, state.global_share, 1.0)], axis=-1).reshape(-1, 2)
+        for seg in state.segments
+    )
+
+
 def pair_features(
     state: RankingState,
     block: Block,
@@ -176,47 +237,30 @@ def pair_features(
     items: np.ndarray,
     sources: Sequence[str],
 ) -> np.ndarray:
-    """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``)."""
+    """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``):
+    rows of the derived tables, and the features that depend on the candidates (ranks
+    and gaps among the customer's), side by side in ``feature_names`` order."""
     rows = block.rows[b]
-    p = _pair_columns(state, rows, items)
-    cust = state.derived(customer_features)[rows]
-    c = {name: cust[:, j] for j, name in enumerate(CUSTOMER_FEATURES)}
+    runs = Runs.of(b)
     it = state.derived(item_features)[items]
-    i = {name: it[:, j] for j, name in enumerate(ITEM_FEATURES)}
     nbr = neighbours.at(b, items)
-    columns = [
-        _safe_div(p["lines"], c["lines"]),
-        _safe_div(p["days"], c["days"]),
-        (p["days"] / c["weeks"]).astype(np.float32),
-        p["decay_short"],
-        p["decay_long"],
-        _safe_div(p["decay_long"], c["decay_long"]),
-        p["rank"],
-        p["last_age"],
-        p["interval"],
-        np.where(p["interval"] < FAR, _safe_div(p["last_age"], p["interval"]), -1.0),
-        (~p["found"]).astype(np.float32),
-        c["last_age"],
-        c["days_per_week"],
-        c["items_per_visit"],
-        *(i[name] for name in ITEM_FEATURES),
-        nbr,
-        rank_within(b, nbr),
+    parts = [
+        state.derived(own_features)[state.pairs.lookup(rows, items)],
+        state.derived(customer_features)[rows[:, None], _CUSTOMER_PICK],
+        it[:, : len(ITEM_FEATURES)],
+        nbr[:, None],
+        runs.rank(nbr)[:, None],
     ]
+    shares = state.derived(attribute_features)
     for k, att in enumerate(state.attributes):
-        value = att.codes[items]
-        pos = att.customers.lookup(rows, value)
-        found = (pos >= 0) & (value > 0)
-        own = att.customers.values[np.where(found, pos, 0)] * found[:, None]
-        columns += [
-            _safe_div(own[:, 0], c["lines"]),
-            _safe_div(own[:, 1], c["decay_long"]),
-            it[:, len(ITEM_FEATURES) + k],
+        parts += [
+            shares[k][att.customers.lookup(rows, att.codes[items])],
+            it[:, len(ITEM_FEATURES) + k, None],
         ]
-    for j, seg in enumerate(state.segments):
-        share = seg.share[block.labels[b, j], items]
-        columns += [share, _safe_div(share, state.global_share[items], 1.0)]
+    for j, table in enumerate(state.derived(segment_features)):
+        parts.append(table[block.labels[b, j] * state.n_columns + items])
     for name in sources:
         score = block.sources[name].at(b, items)
-        columns += [score, rank_within(b, score), gap_to_best(b, score)]
-    return stack_columns(columns)
+        rank, gap = runs.rank_and_gap(score)
+        parts += [score[:, None], rank[:, None], gap[:, None]]
+    return np.concatenate(parts, axis=1, dtype=np.float32)

@@ -46,6 +46,7 @@ from segrec.ranking.training import (
     SegmentsAt,
     SourceFactory,
     block_features,
+    build_tables,
     make_block,
     training_set,
 )
@@ -259,6 +260,7 @@ class HistoryRanker:
         linear = meta.get("linear_new_items")
         out.linear = LinearNewItems.from_dict(linear) if linear else None
         out.state = RankingState.load(directory)
+        build_tables(out.state)
         out.models = dict(models or {})
         out._segments = segments
         return out

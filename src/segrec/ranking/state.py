@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -40,6 +41,7 @@ from segrec.recommender import History, top_k
 from segrec.segments.crossing import crossing, family_labels, parts
 
 FORMAT = 2  # 2: the ranker's own retrieval sources (``sources``)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,22 @@ class RankingState:
     def families(self) -> tuple[str, ...]:
         return tuple(s.family for s in self.segments)
 
-    def derived(self, build: Callable[[RankingState], np.ndarray]) -> np.ndarray:
+    def derived(self, build: Callable[[RankingState], T]) -> T:
         """``build(self)``, computed on first use and kept with this (immutable) state:
         tables derived from the statistics, such as per-item features, that each request
-        would otherwise recompute for its few candidates."""
+        would otherwise recompute for its few candidates (``training.build_tables``
+        builds them all when a ranker loads)."""
         memo = self.__dict__.setdefault("_derived", {})
         if build not in memo:
             memo[build] = build(self)
         return memo[build]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (Ray workers) carry the statistics; derived tables (tens of MB: one row
+        per pair) are rebuilt on first use."""
+        state = self.__dict__.copy()
+        state.pop("_derived", None)
+        return state
 
     @classmethod
     def build(cls, history: History, cfg: RankingConfig) -> RankingState:

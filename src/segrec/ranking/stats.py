@@ -7,6 +7,10 @@ item column (0 = unknown). Ranking then only gathers from these arrays, for one 
 
 Ages are in days before ``as_of``; absent values use ``FAR`` (a long time ago / never),
 not NaN, so that a feature means the same wherever it is computed.
+
+The lookup helpers call ndarray methods (``a.repeat``, ``a.searchsorted``) rather than
+numpy's functions: on one customer's few hundred entries a function's Python wrapper
+costs about as much as its work.
 """
 
 from __future__ import annotations
@@ -53,16 +57,20 @@ class PairTable:
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The customer row of every pair, int64 (nnz,)."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+
     @cached_property
     def keys(self) -> np.ndarray:
         """``row * n_columns + item`` of every pair, int64 (nnz,), ascending (CSR order):
         built once, so that a lookup costs a binary search, not a pass over the table."""
-        rows = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        return rows * self.n_columns + self.items
+        return self.rows * self.n_columns + self.items
 
     def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
-        return sorted_lookup(self.keys, rows.astype(np.int64) * self.n_columns + items)
+        return sorted_lookup(self.keys, rows.astype(np.int64, copy=False) * self.n_columns + items)
 
     def rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of ``rows``: (index into ``rows``, position in the table), int64."""
@@ -73,11 +81,14 @@ def csr_slices(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     """The entries of CSR ``rows``, row after row: (index into ``rows``, position in the
     CSR arrays), int64. For one row this is ``(0..., indptr[r]:indptr[r+1])``; a block
     concatenates its rows' slices the same way."""
+    if len(rows) == 1:  # one customer (the service): one slice, in 3 numpy calls, not 11
+        pos = np.arange(indptr[rows[0]], indptr[rows[0] + 1], dtype=np.int64)
+        return np.zeros(len(pos), np.int64), pos
     start, stop = indptr[rows], indptr[rows + 1]
     lengths = stop - start
-    at = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+    at = np.arange(len(rows), dtype=np.int64).repeat(lengths)
     # Position = the row's start + the offset within the row's slice.
-    shift = np.repeat(start - np.cumsum(lengths) + lengths, lengths)
+    shift = (start - lengths.cumsum() + lengths).repeat(lengths)
     return at, np.arange(len(at), dtype=np.int64) + shift
 
 
@@ -97,7 +108,7 @@ def sorted_lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Position of each ``query`` in ascending unique ``keys``, -1 where absent (int64)."""
     if keys.size == 0:
         return np.full(len(query), -1, np.int64)
-    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    pos = np.minimum(keys.searchsorted(query), keys.size - 1)
     return np.where(keys[pos] == query, pos, -1)
 
 
