@@ -4,7 +4,8 @@
 
 The ranker is fitted on the test period's history with the default config (candidates
 from own history, neighbours, segments, best sellers and a retrieval source of top-N
-``ranking.candidates.sources.two_tower``). The retrieval source here is personal
+``ranking.candidates.sources.two_tower``, and the ranker's own ``ease``, scored inside
+``rank`` from the customer's purchases). The two_tower source here is personal
 top-frequency under that name: ranking cost depends on the candidate count, not on where
 the source's scores come from (the service gets them from FAISS). Timed per customer,
 single-threaded, on warm and cold customers, against the floor measured in the same run:
@@ -110,7 +111,9 @@ def main() -> None:
             f"new items: {ranker.new_items}; candidates: own {rc.candidates.own}, neighbours "
             f"{rc.candidates.neighbours}, segment {rc.candidates.segment} per family "
             f"({len(rc.features.segment_families or [])} families), popular "
-            f"{rc.candidates.popular}, {SOURCE} {rc.candidates.sources.get(SOURCE)}.",
+            f"{rc.candidates.popular}, "
+            + ", ".join(f"{name} {n}" for name, n in rc.candidates.sources.items())
+            + ".",
             markdown(
                 [
                     "customers",
