@@ -58,6 +58,23 @@ def test_top_k_on_wide_rows_takes_the_candidate_path_and_agrees() -> None:
         np.testing.assert_array_equal(val, ref_val)
 
 
+def test_top_k_gathers_whole_blocks_on_a_catalog_sized_row() -> None:
+    """Catalog-wide rows (the last block partial) go through the block gather and still
+    equal the full stable sort, ties and -inf included."""
+    from segrec.recommender import _candidates
+
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 5000, size=(40, 24_007)).astype(np.float32)
+    scores[:, 0] = -np.inf
+    scores[3, 24_000:] = 1e6  # the best items sit in the partial last block
+    scores[7, np.setdiff1d(np.arange(24_007), rng.choice(24_007, 30))] = -np.inf  # sparse row
+    assert _candidates(scores, 20) is not None
+    idx, val = top_k(scores, 20)
+    ref_idx, ref_val = reference_top_k(scores, 20)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(val, ref_val)
+
+
 def test_top_k_breaks_ties_towards_the_smaller_index() -> None:
     scores = np.array([[-np.inf, 1, 2, 2, 2, 0]], dtype=np.float32)
     idx, val = top_k(scores, 2)
