@@ -49,14 +49,21 @@ def test_ease_source_scores_are_eases_positive_weights_summed(hist: History) -> 
     rows = state.customer_rows(ids)
     bought = (hist.matrix()[hist.customer_rows(ids)].toarray() > 0).astype(np.float32)
     want = bought @ np.maximum(b, 0)
-    scores = item_item_scores(state, rows, "ease")
+    scores = item_item_scores(state, rows, "ease", 4)
     block = np.repeat(np.arange(len(rows)), hist.n_columns)
     items = np.tile(np.arange(hist.n_columns), len(rows))
     got = scores.at(block, items).reshape(len(rows), -1)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert rows[-1] == 0 and not got[-1].any()  # a cold customer has no scores from it
+    np.testing.assert_allclose(got[:-1], want[:-1], rtol=1e-5, atol=1e-6)
     top = scores.top(3)[0]
     assert list(top) == list(np.argsort(-want[0], kind="stable")[:3])
+    # EASE cannot score a cold customer: like the baseline, it falls back to best sellers.
+    assert rows[-1] == 0
+    share = state.global_share.astype(np.float64)
+    share[0] = -1.0
+    best = np.argsort(-share, kind="stable")[:4]
+    assert list(scores.top(4)[-1]) == list(best)
+    np.testing.assert_array_equal(got[-1, best], state.global_share[best])
+    assert np.count_nonzero(got[-1]) == 4
 
 
 def test_keep_bounds_each_item_to_its_largest_weights(hist: History) -> None:

@@ -12,7 +12,8 @@ can serve it.
 customers' binary purchases; each item keeps its ``ranking.ease.keep`` largest weights
 (``segrec.ranking.neighbours.ease_source``). A customer's score of item j is the sum of
 B[i, j] over the items i they bought: EASE's own score, truncated to each item's strongest
-links. Cold customers have no purchases and so no scores from it.
+links. Customers it cannot score (cold ones) get the best sellers instead, as the EASE
+baseline's fallback gives them.
 """
 
 from __future__ import annotations
@@ -27,16 +28,39 @@ from segrec.ranking.state import RankingState
 from segrec.ranking.stats import csr_slices
 
 
-def item_item_scores(state: RankingState, rows: np.ndarray, name: str) -> PairScores:
+def item_item_scores(state: RankingState, rows: np.ndarray, name: str, n: int) -> PairScores:
     """The own source ``name``'s scores of the customers ``rows``: the sum of its weights
-    from each item they bought (binary, as EASE is fitted), positive entries only."""
+    from each item they bought (binary, as EASE is fitted), positive entries only.
+
+    A customer it cannot score (cold, or no bought item with kept weights) gets the ``n``
+    best sellers, scored by their long-decayed share, as the EASE baseline falls back to
+    popularity: without them such a customer would lose this source's ``n`` candidates.
+    """
     weights = state.sources[name]
     at, pos = state.pairs.rows_of(rows)
     src, entry = csr_slices(weights.indptr, state.pairs.items[pos])
     keys = at[src] * state.n_columns + weights.indices[entry]
     keys, sums = sum_by_key(keys, weights.data[entry], len(rows) * state.n_columns)
     positive = sums > 0
-    return PairScores(len(rows), state.n_columns, keys[positive], sums[positive])
+    keys, sums = keys[positive], sums[positive]
+    scored = np.zeros(len(rows), bool)
+    scored[keys // state.n_columns] = True
+    if not scored.all():
+        best = state.derived(best_sellers)[:n]
+        unscored = np.flatnonzero(~scored)
+        fill = (unscored[:, None] * state.n_columns + best).ravel()
+        values = np.tile(state.global_share[best], len(unscored))
+        order = np.argsort(np.r_[keys, fill], kind="stable")  # keys stay sorted and unique
+        keys, sums = np.r_[keys, fill][order], np.r_[sums, values].astype(np.float32)[order]
+    return PairScores(len(rows), state.n_columns, keys, sums)
+
+
+def best_sellers(state: RankingState) -> np.ndarray:
+    """Every sold item, best first by long-decayed share (ties: smaller column), int64."""
+    share = state.global_share.astype(np.float64)
+    share[0] = 0.0
+    order = np.argsort(-share, kind="stable")
+    return order[share[order] > 0]
 
 
 def block_sources(
@@ -58,6 +82,6 @@ def block_sources(
     if unbuilt:
         raise ValueError(f"ranking state: built without the sources {unbuilt}")
     return {
-        name: given[name] if name not in own else item_item_scores(state, rows, name)
-        for name in cfg.sources
+        name: given[name] if name not in own else item_item_scores(state, rows, name, size)
+        for name, size in cfg.sources.items()
     }

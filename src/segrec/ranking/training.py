@@ -38,7 +38,7 @@ from segrec.ranking.features import (
     pair_features,
     segment_features,
 )
-from segrec.ranking.sources import block_sources
+from segrec.ranking.sources import best_sellers, block_sources
 from segrec.ranking.state import RankingState, history_before
 from segrec.recommender import History, Recommender, chunk_size_for, iter_chunks
 
@@ -133,6 +133,7 @@ def build_tables(state: RankingState) -> None:
         attribute_features,
         item_features,
         segment_features,
+        best_sellers,
     ):
         state.derived(build)
 
