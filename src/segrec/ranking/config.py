@@ -132,7 +132,7 @@ class RankingConfig:
     # segment, neighbour and source features) | ensemble (the mean of the trees', the
     # linear model's and the prior's logs) | auto (the best of the others on the
     # latest window, held out).
-    new_items: str = "ensemble"
+    new_items: str = "auto"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     neighbours: NeighboursConfig = field(default_factory=NeighboursConfig)
