@@ -129,6 +129,13 @@ class History:
         out.sum_duplicates()
         return out
 
+    def binary(self) -> sp.csr_matrix:
+        """Which items each customer bought, 1.0 per pair: ``matrix()``'s pattern, a new
+        copy each call (callers may modify it; ``matrix()`` is shared)."""
+        out = self.matrix().copy()
+        out.data[:] = 1.0
+        return out
+
     def purchased(self, customer_ids: pl.Series) -> sp.csr_matrix:
         """Which catalog items each customer bought in the history (CSR, (n, n_columns))."""
         return self.matrix()[self.customer_rows(customer_ids)]

@@ -88,8 +88,7 @@ class EASE(FallbackRecommender):
         self.name = "ease"
 
     def _fit(self, history: History) -> None:
-        binary = history.matrix().copy()
-        binary.data[:] = 1.0
+        binary = history.binary()
         self._columns = modelled_columns(binary, self.min_support, self.max_items)
         x = binary[:, self._columns].tocsr()
         self._x = x

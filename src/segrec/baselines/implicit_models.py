@@ -139,9 +139,7 @@ class ImplicitBPR(_Factorisation):
         self.name = "bpr"
 
     def _input(self, history: History) -> sp.csr_matrix:
-        binary = history.matrix().copy()
-        binary.data[:] = 1.0
-        return binary
+        return history.binary()
 
     def _build(self, use_gpu: bool):
         from implicit.bpr import BayesianPersonalizedRanking

@@ -198,12 +198,25 @@ def neighbour_scores(state: RankingState, rows: np.ndarray) -> PairScores:
     (its intermediate rows come out reversed), so the scores are bit for bit the same.
     """
     at, pos, weight = (a[::-1] for a in own_weights(state, rows))
-    nbr = state.neighbours
-    src, entry = csr_slices(nbr.indptr, state.pairs.items[pos])
-    keys = at[src] * state.n_columns + nbr.indices[entry]
-    terms = weight[src] * nbr.data[entry]
-    keys, sums = sum_by_key(keys, terms, len(rows) * state.n_columns)
+    keys, sums = item_sums(state.neighbours, at, state.pairs.items[pos], len(rows), weight)
     return PairScores(len(rows), state.n_columns, keys, sums)
+
+
+def item_sums(
+    matrix: sp.csr_matrix,
+    at: np.ndarray,
+    items: np.ndarray,
+    n_rows: int,
+    weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, the sum of the item-item ``matrix``'s rows of their own ``items``
+    (``at``: each item's customer in the block), each row times its ``weight`` (1 when
+    None): (keys ``position * n_columns + item`` ascending, float32 sums), summed in the
+    order the items come in (``sum_by_key``)."""
+    src, entry = csr_slices(matrix.indptr, items)
+    keys = at[src] * matrix.shape[1] + matrix.indices[entry]
+    terms = matrix.data[entry] if weight is None else weight[src] * matrix.data[entry]
+    return sum_by_key(keys, terms, n_rows * matrix.shape[1])
 
 
 DENSE_CELLS = 1 << 22  # scratch cells of one pass of ``sum_by_key`` (16 MiB of float32)

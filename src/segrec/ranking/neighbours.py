@@ -104,9 +104,7 @@ def ease_source(history: History, cfg: EaseSourceConfig) -> sp.csr_matrix:
     """The ranker's ``ease`` source: EASE's weights over the customers' binary purchases
     (as the EASE baseline fits them), row i keeping its ``keep`` largest positive B[i, j]
     unscaled, so that a customer's score is a truncated EASE score."""
-    binary = history.matrix().copy()
-    binary.data[:] = 1.0
-    return ease_top(binary, cfg.min_support, cfg.max_items, cfg.l2, cfg.keep)
+    return ease_top(history.binary(), cfg.min_support, cfg.max_items, cfg.l2, cfg.keep)
 
 
 def ease_top(

@@ -67,7 +67,7 @@ from segrec.ranking.training import TrainingSet
 STRATEGIES = ("auto", "model", "prior", "blend", "linear", "ensemble")
 FITS_LINEAR = ("linear", "ensemble")  # the strategies that need ``LinearNewItems``
 CHOICES = ("model", "prior", "blend", "linear", "ensemble")  # what ``auto`` chooses from
-DEFAULT = "ensemble"  # ``auto``'s answer when no window can judge (and the config default)
+DEFAULT = "ensemble"  # ``auto``'s answer when no window can judge
 OFFSET = 100.0  # every candidate scores above every non-candidate (those are in [0, 1))
 CLIP = 50.0  # log-odds are clipped to ±CLIP
 PRIOR_SPAN = 40.0  # log priors are clipped to [-PRIOR_SPAN, 0]

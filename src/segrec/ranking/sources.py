@@ -22,10 +22,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from segrec.ranking.candidates import PairScores, SourceScores, sum_by_key
+from segrec.ranking.candidates import PairScores, SourceScores, item_sums
 from segrec.ranking.config import CandidateConfig, own_sources
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import csr_slices
 
 
 def item_item_scores(state: RankingState, rows: np.ndarray, name: str, n: int) -> PairScores:
@@ -36,11 +35,8 @@ def item_item_scores(state: RankingState, rows: np.ndarray, name: str, n: int) -
     best sellers, scored by their long-decayed share, as the EASE baseline falls back to
     popularity: without them such a customer would lose this source's ``n`` candidates.
     """
-    weights = state.sources[name]
     at, pos = state.pairs.rows_of(rows)
-    src, entry = csr_slices(weights.indptr, state.pairs.items[pos])
-    keys = at[src] * state.n_columns + weights.indices[entry]
-    keys, sums = sum_by_key(keys, weights.data[entry], len(rows) * state.n_columns)
+    keys, sums = item_sums(state.sources[name], at, state.pairs.items[pos], len(rows))
     positive = sums > 0
     keys, sums = keys[positive], sums[positive]
     scored = np.zeros(len(rows), bool)
@@ -50,8 +46,9 @@ def item_item_scores(state: RankingState, rows: np.ndarray, name: str, n: int) -
         unscored = np.flatnonzero(~scored)
         fill = (unscored[:, None] * state.n_columns + best).ravel()
         values = np.tile(state.global_share[best], len(unscored))
-        order = np.argsort(np.r_[keys, fill], kind="stable")  # keys stay sorted and unique
-        keys, sums = np.r_[keys, fill][order], np.r_[sums, values].astype(np.float32)[order]
+        keys, sums = np.r_[keys, fill], np.r_[sums, values].astype(np.float32)
+        order = np.argsort(keys, kind="stable")  # keys stay sorted and unique
+        keys, sums = keys[order], sums[order]
     return PairScores(len(rows), state.n_columns, keys, sums)
 
 
