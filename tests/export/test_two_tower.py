@@ -82,6 +82,7 @@ def test_export_stage_writes_under_the_run_directory(history: History, tmp_path:
     "model",
     [
         {"pooling": "mean"},
+        {"history_items": "distinct", "item_bias": True, "segment_bias": True},
         {"use_numeric": False},
         {"use_ids": False, "use_segments": False},
     ],

@@ -55,6 +55,22 @@ def test_item_bias_is_one_more_column_of_the_same_inner_product() -> None:
     assert torch.allclose(u[:, :8].norm(dim=1), torch.ones(3), atol=1e-5)
 
 
+def test_segment_bias_adds_each_label_bias_inside_the_inner_product() -> None:
+    model = make(replace(CFG, item_bias=True, segment_bias=True))
+    assert model.n_labels == 7 and model.output_dim == 8 + 1 + 7
+    with torch.no_grad():
+        model.segment_bias.weight.copy_(torch.randn(SIZES.n_items, 7))
+    customer, segments, history, numeric = inputs()
+    u, v = model.customer_vectors(customer, segments, history, numeric), model.item_vectors()
+    table = model.segment_bias.weight  # (items, 4 + 3): family 0's labels, then family 1's
+    expected = (u[:, :9] @ v[:, :9].T) * model.logit_scale()
+    expected = expected + table[:, segments[:, 0]].T + table[:, 4 + segments[:, 1]].T
+    assert torch.allclose((u @ v.T) * model.logit_scale(), expected, atol=1e-4)
+    # Without segments (the ids-only ablation) there is nothing to bias by.
+    ids_only = make(replace(CFG, segment_bias=True, use_segments=False, use_history=False))
+    assert ids_only.n_labels == 0 and ids_only.output_dim == 8
+
+
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_padding_is_masked(pooling: str) -> None:
     pool = HistoryPooling(pooling, 4, 5)

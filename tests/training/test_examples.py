@@ -13,7 +13,7 @@ from segrec.data import IdMap
 from segrec.models import ModelConfig
 from segrec.training.examples import EpochBatches, build_examples, customer_inputs, snapshot_dates
 from segrec.training.features import PRICE_BAND, FeatureSpace
-from segrec.training.sequences import PurchaseSequences, gather_history
+from segrec.training.sequences import PurchaseSequences, gather_distinct, gather_history
 
 D = datetime
 
@@ -104,6 +104,38 @@ def test_gather_history_truncates_to_the_last_lines() -> None:
     items = torch.arange(10, 20)
     out = gather_history(items, torch.tensor([0, 4, 0]), torch.tensor([5, 5, 0]), 3)
     assert out.tolist() == [[14, 13, 12], [14, 0, 0], [0, 0, 0]]
+
+
+def test_next_same_points_at_the_next_purchase_of_the_item() -> None:
+    seq = PurchaseSequences.build(history(), CATALOG)
+    # lines: c1 b1 (i1, i2), b2 (i3), b3 (i2, i4); c2 b4 (i4): only c1's i2 comes back.
+    assert seq.next_same.tolist() == [6, 3, 6, 6, 6, 6]
+
+
+def test_gather_distinct_keeps_each_item_at_its_latest_purchase() -> None:
+    items = torch.tensor([5, 6, 5, 7, 6, 5, 9])
+    next_same = torch.tensor([2, 4, 5, 7, 7, 7, 7])
+    start, end = torch.tensor([0, 0, 0, 1, 0]), torch.tensor([7, 4, 0, 6, 7])
+    out = gather_distinct(items, next_same, start, end, 3, scan=10)
+    assert out.tolist() == [[9, 5, 6], [7, 5, 6], [0, 0, 0], [5, 6, 7], [9, 5, 6]]
+    # The scan bounds the lines searched: a staple bought three times hides older items.
+    items, next_same = torch.tensor([8, 5, 5, 5]), torch.tensor([4, 2, 3, 4])
+    start, end = torch.tensor([0]), torch.tensor([4])
+    assert gather_distinct(items, next_same, start, end, 2, scan=4).tolist() == [[5, 8]]
+    assert gather_distinct(items, next_same, start, end, 2, scan=2).tolist() == [[5, 0]]
+
+
+def test_distinct_history_in_examples_and_inputs() -> None:
+    cfg = ModelConfig(history_len=4, price_bands=2, history_items="distinct", history_scan=8)
+    feats = FeatureSpace.fit(cfg, CATALOG, ITEMS, history(), None)
+    seq = PurchaseSequences.build(history(), CATALOG)
+    i = {name: CATALOG.encode([name])[0] for name in ("i1", "i2", "i3", "i4")}
+    # c1 as of day 8: b3 (i4, then i2: lines run in item order within a basket), b2 (i3),
+    # b1 (i2 again, i1): the last four lines would end i2, the distinct items end i1.
+    out = customer_inputs(feats, seq, pl.Series(["c1"]), D(2024, 1, 8), None)
+    assert out["history"][0].tolist() == [i["i4"], i["i2"], i["i3"], i["i1"]]
+    batch = build_examples(seq, feats, None).batch(torch.arange(4))
+    assert batch["history"][2].tolist() == [i["i3"], i["i2"], i["i1"], 0]
 
 
 def test_customer_inputs_as_of_and_cold_customers() -> None:

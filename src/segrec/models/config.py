@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 POOLINGS = ("mean", "attention")
+HISTORY_ITEMS = ("lines", "distinct")
 LOSSES = ("auto", "full", "sampled")
 
 
@@ -24,7 +25,12 @@ class ModelConfig:
     dim: int = 64  # output vector size of both towers
     hidden: int = 256  # width of the customer tower's MLP
     segment_dim: int = 16  # embedding size of each segment family
-    history_len: int = 20  # L: recent purchase lines pooled by the customer tower
+    history_len: int = 20  # L: recent purchase lines (or distinct items) pooled
+    # lines: the last L purchase lines; distinct: the last L distinct items, each at its
+    # latest purchase, found among the last history_scan lines (the purchase set, as EASE
+    # reads it: staples count once).
+    history_items: str = "lines"
+    history_scan: int = 400
     pooling: str = "attention"  # mean | attention (learned query, recency positions)
     # History items are embedded by the item tower (ids + attributes) rather than a table of
     # their own: an item seen only in histories still lands near its category, and half the
@@ -49,6 +55,9 @@ class ModelConfig:
     normalize: bool = True  # L2-normalise both towers; logits = cosine / temperature
     temperature: float = 0.05
     item_bias: bool = False  # a learned popularity bias per item (one more vector column)
+    # A learned bias per (item, segment label) of every family: one more vector column per
+    # label (see TwoTower); needs use_segments.
+    segment_bias: bool = False
     # auto: full softmax when the catalog has at most full_softmax_max_items items, else
     # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
     loss: str = "auto"
@@ -70,13 +79,17 @@ class ModelConfig:
         """Refuse settings that cannot work, naming the key."""
         if self.pooling not in POOLINGS:
             raise ValueError(f"model.pooling: {self.pooling!r}, expected one of {POOLINGS}")
+        if self.history_items not in HISTORY_ITEMS:
+            raise ValueError(
+                f"model.history_items: {self.history_items!r}, expected one of {HISTORY_ITEMS}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"model.loss: {self.loss!r}, expected one of {LOSSES}")
         if not (self.use_ids or self.use_segments or self.use_history or self.use_numeric):
             raise ValueError(
                 "model: at least one of use_ids/use_segments/use_history/use_numeric must be true"
             )
-        for key in ("dim", "hidden", "segment_dim", "history_len", "batch_size"):
+        for key in ("dim", "hidden", "segment_dim", "history_len", "history_scan", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("id_dropout", "cold_dropout"):

@@ -34,6 +34,13 @@ class TwoTower(nn.Module):
     Why: a cosine cannot say "bought by everyone" without pulling every customer towards
     the item; the bias carries popularity, and the cosine is left to what differs between
     customers.
+
+    With ``cfg.segment_bias`` every (item, segment label) pair has a bias too, carried the
+    same way: u' gains the one-hot of the customer's label in each family, v' the item's
+    biases for every label, so the score adds b[i, label] per family. Why: a segment's
+    best sellers (a region's stores stock what its customers buy) are a table of items by
+    labels of full rank, which a d-dim cosine spreads thin; as biases they are learned as
+    directly as segment popularity counts them, for cold customers as for warm ones.
     """
 
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
@@ -48,14 +55,27 @@ class TwoTower(nn.Module):
         if cfg.item_bias:
             self.item_bias = nn.Embedding(sizes.n_items, 1)
             nn.init.zeros_(self.item_bias.weight)
+        self.n_labels = sum(sizes.segment_sizes) if self.has_segment_bias else 0
+        if self.n_labels:
+            # Label l of family f is column offsets[f] + l of the one-hot (one Gather per
+            # family in ONNX, no OneHot op).
+            offsets = torch.tensor([0, *sizes.segment_sizes[:-1]]).cumsum(0)
+            self.register_buffer("label_offsets", offsets, persistent=False)
+            self.register_buffer("label_onehot", torch.eye(self.n_labels), persistent=False)
+            self.segment_bias = nn.Embedding(sizes.n_items, self.n_labels)
+            nn.init.zeros_(self.segment_bias.weight)
+
+    @property
+    def has_segment_bias(self) -> bool:
+        return self.cfg.segment_bias and self.customer_tower.use_segments
 
     def _finish(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1) if self.cfg.normalize else x
 
     @property
     def output_dim(self) -> int:
-        """Size of the vectors both towers return: d, plus the bias column."""
-        return self.cfg.dim + int(self.cfg.item_bias)
+        """Size of the vectors both towers return: d, plus the bias columns."""
+        return self.cfg.dim + int(self.cfg.item_bias) + self.n_labels
 
     def customer_vectors(
         self, customer: Tensor, segments: Tensor, history: Tensor, numeric: Tensor
@@ -64,6 +84,9 @@ class TwoTower(nn.Module):
         u = self._finish(self.customer_tower(customer, segments, history, numeric))
         if self.cfg.item_bias:
             u = torch.cat([u, torch.ones_like(u[:, :1])], dim=1)
+        if self.n_labels:
+            onehot = self.label_onehot[segments + self.label_offsets].sum(dim=1)  # (B, n_labels)
+            u = torch.cat([u, onehot.to(u.dtype)], dim=1)
         return u
 
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
@@ -74,6 +97,8 @@ class TwoTower(nn.Module):
         v = self._finish(self.item_tower(items))
         if self.cfg.item_bias:
             v = torch.cat([v, self.item_bias(items) / self.logit_scale()], dim=1)
+        if self.n_labels:
+            v = torch.cat([v, self.segment_bias(items) / self.logit_scale()], dim=1)
         return v
 
     def logit_scale(self) -> float:

@@ -25,8 +25,8 @@ from torch.utils.data import Dataset, Sampler
 from segrec.training.features import FeatureSpace
 from segrec.training.sequences import (
     EPOCH,
+    HistoryReader,
     PurchaseSequences,
-    gather_history,
     numeric_features,
 )
 
@@ -54,7 +54,7 @@ class Examples:
     rows: Tensor
     snapshot: Tensor
     segment_table: Tensor
-    history_len: int
+    history: HistoryReader
 
     def __len__(self) -> int:
         return int(self.first.shape[0])
@@ -75,7 +75,7 @@ class Examples:
         return {
             "customer": self.customers[index],
             "segments": self.segment_table[self.snapshot[index], self.rows[index]],
-            "history": gather_history(self.items, start, first, self.history_len),
+            "history": self.history(start, first),
             "numeric": numeric_features(first - start, self.n_baskets[index], self.gap_days[index]),
             "target": self.items[lines],
             "target_row": row,
@@ -148,7 +148,7 @@ def build_examples(
         rows=torch.from_numpy(rows),
         snapshot=torch.from_numpy(snapshot.astype(np.int64)),
         segment_table=torch.from_numpy(table),
-        history_len=features.history_len,
+        history=features.history_reader(sequences),
     )
 
 
@@ -221,9 +221,7 @@ def customer_inputs(
     return {
         "customer": torch.from_numpy(features.customer_map.encode(customer_ids).copy()),
         "segments": torch.from_numpy(features.encode_segments(segments, customer_ids)),
-        "history": gather_history(
-            torch.from_numpy(sequences.items), start_t, end_t, features.history_len
-        ),
+        "history": features.history_reader(sequences)(start_t, end_t),
         "numeric": numeric_features(
             end_t - start_t, torch.from_numpy(baskets), torch.from_numpy(gap.astype(np.float32))
         ),

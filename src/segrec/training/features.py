@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 
 from segrec.data import IdMap
 from segrec.models.config import ModelConfig
 from segrec.models.towers import TowerSizes
 from segrec.segments import SegmentVocabularies
-from segrec.training.sequences import NUMERIC_FEATURES
+from segrec.training.sequences import NUMERIC_FEATURES, HistoryReader, PurchaseSequences
 
 PRICE_BAND = "price_band"
 _META = "features.json"
@@ -40,6 +41,8 @@ class FeatureSpace:
     item_attributes: np.ndarray
     price_edges: list[float]
     history_len: int
+    history_distinct: bool = False  # model.history_items == "distinct"
+    history_scan: int = 0
 
     @classmethod
     def fit(
@@ -86,7 +89,17 @@ class FeatureSpace:
             item_attributes=table.astype(np.int64),
             price_edges=edges,
             history_len=cfg.history_len,
+            history_distinct=cfg.history_items == "distinct",
+            history_scan=cfg.history_scan,
         )
+
+    def history_reader(self, sequences: PurchaseSequences) -> HistoryReader:
+        """How the customer tower's history is read from ``sequences``' lines."""
+        items = torch.from_numpy(sequences.items)
+        if not self.history_distinct:
+            return HistoryReader(items, self.history_len)
+        next_same = torch.from_numpy(sequences.next_same)
+        return HistoryReader(items, self.history_len, next_same, self.history_scan)
 
     @property
     def families(self) -> list[str]:
@@ -131,6 +144,8 @@ class FeatureSpace:
             "attributes": self.attributes,
             "price_edges": self.price_edges,
             "history_len": self.history_len,
+            "history_distinct": self.history_distinct,
+            "history_scan": self.history_scan,
             "numeric_features": list(NUMERIC_FEATURES),
         }
         (directory / _META).write_text(json.dumps(meta, indent=2))
@@ -152,6 +167,8 @@ class FeatureSpace:
             item_attributes=np.load(directory / "item_attributes.npy"),
             price_edges=meta["price_edges"],
             history_len=meta["history_len"],
+            history_distinct=meta.get("history_distinct", False),
+            history_scan=meta.get("history_scan", 0),
         )
 
 

@@ -10,6 +10,7 @@ histories is one gather, with no per-example Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -90,13 +91,29 @@ class PurchaseSequences:
         """Customer row of every line (n,)."""
         return np.repeat(np.arange(len(self.customers), dtype=np.int64), np.diff(self.ptr))
 
-    def repeats(self) -> np.ndarray:
-        """Whether each line (n,) buys an item its customer bought in an earlier basket."""
+    def _same_item_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lines sorted by (customer, item), time order within each pair, and whether each
+        sorted line continues the previous one's pair."""
         key = self.line_customers() * (int(self.items.max(initial=0)) + 1) + self.items
         order = np.argsort(key, kind="stable")  # stable: time order within each key
-        repeat = np.zeros(len(key), bool)
-        repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+        return order, key[order[1:]] == key[order[:-1]]
+
+    def repeats(self) -> np.ndarray:
+        """Whether each line (n,) buys an item its customer bought in an earlier basket."""
+        order, same = self._same_item_order()
+        repeat = np.zeros(len(self), bool)
+        repeat[order[1:]] = same
         return repeat
+
+    @cached_property
+    def next_same(self) -> np.ndarray:
+        """For each line (n,), the next line where its customer buys the same item again
+        (``len(self)`` if never): line j is the customer's latest purchase of its item as
+        of any history end ``e`` with ``j < e <= next_same[j]``."""
+        order, same = self._same_item_order()
+        out = np.full(len(self), len(self), np.int64)
+        out[order[:-1][same]] = order[1:][same]
+        return out
 
     def before_basket(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For target lines: (first line of customer, end of known history, days since the
@@ -129,17 +146,63 @@ class PurchaseSequences:
         return start, end, gap, baskets
 
 
+@dataclass(frozen=True)
+class HistoryReader:
+    """What the customer tower reads as history: the last ``length`` purchase lines, or
+    with ``next_same`` (``PurchaseSequences.next_same``) the last ``length`` *distinct*
+    items, each at its latest purchase, found among the last ``scan`` lines.
+
+    Distinct items are the customer's purchase set, as EASE reads it: a staple bought
+    every week is one item, not most of the window, so a long history reaches the
+    occasional purchases that say what else the customer might like. The scan bounds the
+    work per example to a fixed gather (``scan`` = a few times ``length`` finds
+    ``length`` distinct items for all but the most repetitive customers).
+    """
+
+    items: Tensor
+    length: int
+    next_same: Tensor | None = None
+    scan: int = 0
+
+    def __call__(self, start: Tensor, end: Tensor) -> Tensor:
+        """Items of history lines ``[start, end)`` (B,) → (B, length) int64, most recent
+        first, 0-padded."""
+        if self.next_same is None:
+            return gather_history(self.items, start, end, self.length)
+        return gather_distinct(self.items, self.next_same, start, end, self.length, self.scan)
+
+
+def _last_lines(start: Tensor, end: Tensor, length: int) -> tuple[Tensor, Tensor]:
+    """Line indices (B, length) ``end-1, end-2, ...`` (clamped to 0) and which of them are
+    at or after ``start``."""
+    idx = end.unsqueeze(1) - torch.arange(1, length + 1, device=end.device)
+    return idx.clamp_min(0), idx >= start.unsqueeze(1)
+
+
 def gather_history(items: Tensor, start: Tensor, end: Tensor, length: int) -> Tensor:
     """Items of lines ``[max(start, end - length), end)``, most recent first, 0-padded.
 
     ``items`` (n_lines,) int64; ``start``/``end`` (B,) int64 → (B, length) int64.
     """
-    offsets = torch.arange(1, length + 1, device=end.device)
-    idx = end.unsqueeze(1) - offsets  # (B, L): end-1, end-2, ...
-    valid = idx >= start.unsqueeze(1)
+    idx, valid = _last_lines(start, end, length)
     if items.numel() == 0:
         return torch.zeros_like(idx)
-    return torch.where(valid, items[idx.clamp_min(0)], torch.zeros_like(idx))
+    return torch.where(valid, items[idx], torch.zeros_like(idx))
+
+
+def gather_distinct(
+    items: Tensor, next_same: Tensor, start: Tensor, end: Tensor, length: int, scan: int
+) -> Tensor:
+    """The last ``length`` distinct items of lines ``[max(start, end - scan), end)``, each
+    at its latest purchase before ``end``, most recent first, 0-padded → (B, length)."""
+    idx, valid = _last_lines(start, end, max(scan, length))
+    if items.numel() == 0:
+        return torch.zeros(idx.shape[0], length, dtype=torch.int64, device=idx.device)
+    valid &= next_same[idx] >= end.unsqueeze(1)  # no later purchase of it before end
+    # Stable sort of "not kept" moves the kept lines to the front in recency order.
+    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :length]
+    kept = torch.gather(valid, 1, order)
+    return torch.where(kept, items[torch.gather(idx, 1, order)], torch.zeros_like(order))
 
 
 def numeric_features(n_lines: Tensor, n_baskets: Tensor, days: Tensor) -> Tensor:
