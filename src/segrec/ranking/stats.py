@@ -8,9 +8,9 @@ item column (0 = unknown). Ranking then only gathers from these arrays, for one 
 Ages are in days before ``as_of``; absent values use ``FAR`` (a long time ago / never),
 not NaN, so that a feature means the same wherever it is computed.
 
-The lookup helpers call ndarray methods (``a.repeat``, ``a.searchsorted``) rather than
-numpy's functions: on one customer's few hundred entries a function's Python wrapper
-costs about as much as its work.
+The lookup helpers call ndarray methods (``a.repeat``) rather than numpy's functions, or
+one compiled loop (``sorted_lookup``): on one customer's few hundred entries each numpy
+call's overhead costs about as much as its work.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 from segrec.recommender import History
 
@@ -105,11 +106,26 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 
 def sorted_lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Position of each ``query`` in ascending unique ``keys``, -1 where absent (int64)."""
-    if keys.size == 0:
-        return np.full(len(query), -1, np.int64)
-    pos = np.minimum(keys.searchsorted(query), keys.size - 1)
-    return np.where(keys[pos] == query, pos, -1)
+    """Position of each ``query`` in ascending unique int64 ``keys``, -1 where absent
+    (int64): a binary search per query in one compiled loop, where numpy took five
+    calls (25 µs for one customer's candidates; a request makes three such lookups)."""
+    out = np.empty(len(query), np.int64)
+    _sorted_lookup(keys, query.astype(np.int64, copy=False), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _sorted_lookup(keys: np.ndarray, query: np.ndarray, out: np.ndarray) -> None:
+    n = keys.shape[0]
+    for j in range(query.shape[0]):
+        q, lo, hi = query[j], 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < q:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[j] = lo if lo < n and keys[lo] == q else -1
 
 
 def purchase_frame(history: History) -> pl.DataFrame:
