@@ -244,28 +244,52 @@ def pair_features(
 ) -> np.ndarray:
     """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``):
     rows of the derived tables, and the features that depend on the candidates (ranks
-    and gaps among the customer's), side by side in ``feature_names`` order."""
+    and gaps among the customer's), side by side in ``feature_names`` order.
+
+    Written into one matrix, table rows by ``_put`` (one compiled call per table, where
+    a gather, a reshape and the final concatenation were numpy calls each)."""
     rows = block.rows[b]
     runs = Runs.of(b)
-    it = state.derived(item_features)[items]
+    n_att, n_seg = len(state.attributes), len(state.segments)
+    width = len(BASE_FEATURES) + len(ATTRIBUTE_FEATURES) * n_att + 2 * n_seg + 3 * len(sources)
+    x = np.empty((len(items), width), np.float32)
+    _put(x, 0, state.derived(own_features), state.pairs.lookup(rows, items), _ALL[:_CUST])
+    _put(x, _CUST, state.derived(customer_features), rows, _CUSTOMER_PICK)
+    table = state.derived(item_features)
+    _put(x, _ITEM, table, items, _ALL[: len(ITEM_FEATURES)])
     nbr = neighbours.at(b, items)
-    parts = [
-        state.derived(own_features)[state.pairs.lookup(rows, items)],
-        state.derived(customer_features)[rows[:, None], _CUSTOMER_PICK],
-        it[:, : len(ITEM_FEATURES)],
-        nbr[:, None],
-        runs.rank(nbr)[:, None],
-    ]
+    x[:, _NBR], x[:, _NBR + 1] = nbr, runs.rank(nbr)
+    col = len(BASE_FEATURES)
     shares = state.derived(attribute_features)
     for k, att in enumerate(state.attributes):
-        parts += [
-            shares[k][att.customers.lookup(rows, att.codes[items])],
-            it[:, len(ITEM_FEATURES) + k, None],
-        ]
-    for j, table in enumerate(state.derived(segment_features)):
-        parts.append(table[block.labels[b, j] * state.n_columns + items])
+        _put(x, col, shares[k], att.customers.lookup(rows, att.codes[items]), _ALL[:2])
+        share = len(ITEM_FEATURES) + k  # the item's share of its value's sales
+        _put(x, col + 2, table, items, _ALL[share : share + 1])
+        col += len(ATTRIBUTE_FEATURES)
+    for j, seg in enumerate(state.derived(segment_features)):
+        _put(x, col, seg, block.labels[b, j] * state.n_columns + items, _ALL[:2])
+        col += 2
     for name in sources:
         score = block.sources[name].at(b, items)
-        rank, gap = runs.rank_and_gap(score)
-        parts += [score[:, None], rank[:, None], gap[:, None]]
-    return np.concatenate(parts, axis=1, dtype=np.float32)
+        x[:, col] = score
+        x[:, col + 1], x[:, col + 2] = runs.rank_and_gap(score)
+        col += 3
+    return x
+
+
+_ALL = np.arange(64)  # column numbers, sliced into the columns ``_put`` copies
+# Where the customer's, the item's and the neighbour columns start in BASE_FEATURES (the
+# pair's own, ``own_features``, come first).
+_CUST = BASE_FEATURES.index("cust_days_since")
+_ITEM = BASE_FEATURES.index("item_recent_share")
+_NBR = BASE_FEATURES.index("nbr_score")
+
+
+@njit(cache=True, nogil=True)
+def _put(x: np.ndarray, col: int, table: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> None:
+    """``x[:, col:col + len(columns)] = table[rows][:, columns]``, rows -1 being the last
+    (``PairTable.lookup``'s absent pair)."""
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        for c in range(columns.shape[0]):
+            x[j, col + c] = table[r, columns[c]]
