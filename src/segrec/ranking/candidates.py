@@ -251,19 +251,24 @@ def _item_sums(
     size: int,
     cells: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``item_sums``' loop: the terms added into a dense scratch row, then its nonzero
-    cells read out in key order. Dense rather than sorting the keys: one customer's key
-    space is one catalog row (a scan of it costs less than numpy's calls did: 0.1 ms
-    per customer for the two item-item sources), and a block's is cut into passes of
-    ``cells`` so that memory stays bounded."""
+    """``item_sums``' loop: the terms added into a dense scratch row, each touched cell
+    marked in a bitmap, then the touched cells read out in key order, zero sums dropped.
+    Dense rather than sorting the keys: one customer's key space is one catalog row, and
+    a block's is cut into passes of ``cells`` so that memory stays bounded. The bitmap
+    spares reading every cell (1 ns each: 24 µs for Ta-Feng's 24k items, the cost of
+    numpy's ``nonzero`` too): its words are read, and their set bits found by a de Bruijn
+    multiplication."""
     total = 0
     for k in range(len(items)):
         total += indptr[items[k] + 1] - indptr[items[k]]
     keys = np.empty(total, np.int64)
     sums = np.empty(total, np.float32)
-    dense = np.zeros(max(cells, 1), np.float32)
+    cells = max(cells, 1)
+    dense = np.zeros(cells, np.float32)
+    touched = np.zeros((cells + 63) >> 6, np.uint64)
+    one = np.uint64(1)
     m = 0
-    for lo in range(0, size, max(cells, 1)):
+    for lo in range(0, size, cells):
         hi = min(lo + cells, size)
         for k in range(len(items)):
             first = at[k] * n_columns
@@ -273,13 +278,28 @@ def _item_sums(
             for e in range(indptr[items[k]], indptr[items[k] + 1]):
                 key = first + indices[e]
                 if lo <= key < hi:
-                    dense[key - lo] += w * data[e]
-        for j in range(hi - lo):
-            if dense[j] != 0:
-                keys[m], sums[m] = lo + j, dense[j]
-                m += 1
-            dense[j] = 0.0
+                    cell = key - lo
+                    dense[cell] += w * data[e]
+                    touched[cell >> 6] |= one << np.uint64(cell & 63)
+        for word in range(touched.shape[0]):
+            bits = touched[word]
+            while bits:
+                low = bits & (~bits + one)  # the lowest set bit
+                cell = word * 64 + _BIT_OF[(low * _DE_BRUIJN) >> np.uint64(58)]
+                if dense[cell] != 0:
+                    keys[m], sums[m] = lo + cell, dense[cell]
+                    m += 1
+                dense[cell] = 0.0
+                bits ^= low
+            touched[word] = 0
     return keys[:m], sums[:m]
+
+
+# Bit index of a power of two 2**i: (2**i * _DE_BRUIJN mod 2**64) >> 58 is distinct per i.
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT_OF = np.zeros(64, np.int64)
+for _i in range(64):
+    _BIT_OF[((1 << _i) * 0x03F79D71B4CB0A89 % (1 << 64)) >> 58] = _i
 
 
 def candidate_pairs(
