@@ -52,8 +52,18 @@ class DenseScores:
         return top_k(self.scores, n)[0]
 
     def at(self, block: np.ndarray, items: np.ndarray) -> np.ndarray:
-        out = self.scores[block, items].astype(np.float32)
-        return np.where(np.isfinite(out), out, np.float32(-1e9))
+        out = np.empty(len(items), np.float32)
+        _dense_at(self.scores, block, items, out)
+        return out
+
+
+@njit(cache=True, nogil=True)
+def _dense_at(scores: np.ndarray, block: np.ndarray, items: np.ndarray, out: np.ndarray) -> None:
+    """``DenseScores.at``: the float32 scores, -1e9 where not finite (-inf: excluded
+    items), in one compiled loop instead of a 2-d gather, a cast and a mask."""
+    for j in range(items.shape[0]):
+        v = np.float32(scores[block[j], items[j]])
+        out[j] = v if np.isfinite(v) else np.float32(-1e9)
 
 
 @dataclass(frozen=True)
