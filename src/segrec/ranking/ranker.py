@@ -7,7 +7,7 @@ Why gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``, l
 the signals interact in ways a linear model cannot express (a repurchase interval matters
 only for items bought at least twice; popularity matters for new items, the customer's own
 share for repeats), trees need no feature scaling across windows of different lengths, and
-a few hundred shallow trees evaluate in numpy in well under a millisecond
+a few hundred shallow trees evaluate in a compiled loop in well under a millisecond
 (``segrec.ranking.trees``). A pointwise log-loss gives calibrated purchase probabilities,
 so one score can rank repeat and new items against each other; scikit-learn is already a
 training dependency, whereas LightGBM's lambdarank would add one for a gain we did not
