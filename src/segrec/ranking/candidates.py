@@ -240,6 +240,9 @@ def item_sums(
     if weight is None:
         weight = np.ones(len(items), np.float32)
     size = n_rows * matrix.shape[1]
+    # Contiguous: a reversed view (a warm customer's) and an empty array (a cold one's)
+    # have different layouts, and each layout would be compiled apart.
+    at, weight = np.ascontiguousarray(at), np.ascontiguousarray(weight)
     return _item_sums(
         matrix.indptr, matrix.indices, matrix.data, at, items, weight, matrix.shape[1],
         size, min(DENSE_CELLS, size),

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from segrec.ranking.candidates import Block, SourceScores
+from segrec.ranking.candidates import Block, DenseScores, SourceScores
 from segrec.ranking.config import RankingConfig, own_sources, ranking_config
 from segrec.ranking.features import names_for
 from segrec.ranking.new_items import (
@@ -263,7 +263,17 @@ class HistoryRanker:
         build_tables(out.state)
         out.models = dict(models or {})
         out._segments = segments
+        out._warm_up()
         return out
+
+    def _warm_up(self) -> None:
+        """Rank an unknown customer once (zero scores from every retrieval source), so
+        that ``rank``'s compiled loops are compiled, or read from numba's disk cache
+        (0.1 s), at load: loading is the service's start-up, and its first request
+        would otherwise pay for them (seconds where nothing is cached)."""
+        state, _ = self.fitted
+        zeros = DenseScores(np.zeros((1, state.n_columns), np.float32))
+        self.rank("", {name: zeros for name in self.sources})
 
 
 def _unavailable(name: str) -> SourceFactory:
