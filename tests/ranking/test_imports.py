@@ -32,3 +32,29 @@ def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
+
+
+WARMED = """
+import sys
+from pathlib import Path
+from segrec.ranking import HistoryRanker, candidates, features, stats, trees
+HistoryRanker.load(Path(sys.argv[1]))
+kernels = [candidates._item_sums, candidates._top_per_row, candidates._values_at,
+           features._put, features._rank_runs, stats._key_positions, trees._raw_scores]
+print(",".join(k.__name__ for k in kernels if not k.signatures))
+"""
+
+
+def test_loading_compiles_the_ranking_loops(tmp_path: Path) -> None:
+    """The service's first request must not compile (seconds without numba's cache):
+    a fresh process has every loop of ``rank`` compiled once the ranker is loaded."""
+    from segrec.ranking import HistoryRanker
+
+    HistoryRanker(small_config()).fit(habits(n_customers=60)).save(tmp_path / "ranker")
+    out = subprocess.run(
+        [sys.executable, "-c", WARMED, str(tmp_path / "ranker")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "", f"not compiled at load: {out.stdout.strip()}"

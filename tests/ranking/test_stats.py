@@ -137,3 +137,25 @@ def test_rank_and_gap_helpers_work_per_block_position() -> None:
     assert gap.tolist() == [-2, 0, -1, -2, 0]
     empty = Runs.of(np.zeros(0, np.int64))
     assert [a.tolist() for a in empty.rank_and_gap(v[:0])] == [[], []]
+
+
+def test_ranks_and_gaps_match_a_lexsort_with_ties() -> None:
+    """The compiled ranks order each customer's values as ``np.lexsort((-v, b))`` does:
+    ties by position, float32 gaps to the customer's largest."""
+    rng = np.random.default_rng(0)
+    b = np.sort(rng.integers(0, 30, 600))
+    v = rng.integers(0, 5, 600).astype(np.float32) / 4  # many ties
+    order = np.lexsort((-v, b))
+    first = b.searchsorted(b)
+    want_rank = np.empty(600, np.float32)
+    want_rank[order] = (np.arange(600) - first + 1).astype(np.float32)
+    rank, gap = Runs.of(b).rank_and_gap(v)
+    np.testing.assert_array_equal(rank, want_rank)
+    np.testing.assert_array_equal(gap, v - v[order[first]])
+
+
+def test_dense_scores_make_non_finite_scores_the_lowest() -> None:
+    scores = np.array([[np.inf, -np.inf, np.nan, 2.5], [1e40, 1.0, -1.0, 0.0]])
+    got = DenseScores(scores).at(np.array([0, 0, 0, 0, 1, 1]), np.array([0, 1, 2, 3, 0, 2]))
+    assert got.dtype == np.float32
+    assert got.tolist() == [-1e9, -1e9, -1e9, 2.5, -1e9, -1.0]  # 1e40 overflows float32

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from segrec.ranking.candidates import Block, PairScores
 from segrec.ranking.state import RankingState
@@ -78,40 +79,44 @@ def names_for(state: RankingState, sources: Sequence[str]) -> list[str]:
 @dataclass(frozen=True)
 class Runs:
     """Candidate pairs grouped by customer (block position ``block``, sorted ascending),
-    for ranks and gaps among a customer's candidates: the grouping is computed once for
-    every such feature (a few numpy calls each, which is what one customer pays for).
-
-    ``first`` int64 (m,): where each pair's customer's run starts; ``place`` float32
-    (m,): the pair's 1-based position in that run."""
+    for ranks and gaps among a customer's candidates."""
 
     block: np.ndarray
-    first: np.ndarray
-    place: np.ndarray
 
     @classmethod
     def of(cls, block: np.ndarray) -> Runs:
-        first = block.searchsorted(block)
-        return cls(block, first, (np.arange(len(block)) - first + 1).astype(np.float32))
+        return cls(block)
 
     def rank(self, values: np.ndarray) -> np.ndarray:
         """1-based rank of each value among its customer's (largest first; ties by
         order), float32 (m,)."""
-        return self._rank(self._order(values))
+        return self.rank_and_gap(values)[0]
 
     def rank_and_gap(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``rank`` and each value minus the largest of its customer's, float32 (m,)
-        both: the largest is the first of its run in rank order."""
-        order = self._order(values)
-        gap = values - values[order[self.first]]
-        return self._rank(order), gap.astype(np.float32, copy=False)
+        both."""
+        rank, gap = np.empty(len(values), np.float32), np.empty(len(values), np.float32)
+        _rank_runs(self.block, values, rank, gap)
+        return rank, gap
 
-    def _order(self, values: np.ndarray) -> np.ndarray:
-        return np.lexsort((-values, self.block))
 
-    def _rank(self, order: np.ndarray) -> np.ndarray:
-        out = np.empty(len(order), np.float32)
-        out[order] = self.place
-        return out
+@njit(cache=True, nogil=True)
+def _rank_runs(block: np.ndarray, values: np.ndarray, rank: np.ndarray, gap: np.ndarray) -> None:
+    """Per run of equal ``block``, a stable sort by descending value (the order of
+    ``np.lexsort((-values, block))``), in one compiled pass: numpy's lexsort, scatter and
+    gather were ten calls per feature, which is what one customer pays for."""
+    s, m = 0, block.shape[0]
+    while s < m:
+        e = s + 1
+        while e < m and block[e] == block[s]:
+            e += 1
+        order = np.argsort(-values[s:e], kind="mergesort")
+        best = values[s + order[0]]
+        for k in range(e - s):
+            j = s + order[k]
+            rank[j] = k + 1
+            gap[j] = values[j] - best
+        s = e
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray | np.float32, default: float = 0.0) -> np.ndarray:
@@ -239,28 +244,52 @@ def pair_features(
 ) -> np.ndarray:
     """float32 (pairs, features) for candidate pairs (block position ``b``, ``items``):
     rows of the derived tables, and the features that depend on the candidates (ranks
-    and gaps among the customer's), side by side in ``feature_names`` order."""
+    and gaps among the customer's), side by side in ``feature_names`` order.
+
+    Written into one matrix, table rows by ``_put`` (one compiled call per table, where
+    a gather, a reshape and the final concatenation were numpy calls each)."""
     rows = block.rows[b]
     runs = Runs.of(b)
-    it = state.derived(item_features)[items]
+    n_att, n_seg = len(state.attributes), len(state.segments)
+    width = len(BASE_FEATURES) + len(ATTRIBUTE_FEATURES) * n_att + 2 * n_seg + 3 * len(sources)
+    x = np.empty((len(items), width), np.float32)
+    _put(x, 0, state.derived(own_features), state.pairs.lookup(rows, items), _ALL[:_CUST])
+    _put(x, _CUST, state.derived(customer_features), rows, _CUSTOMER_PICK)
+    table = state.derived(item_features)
+    _put(x, _ITEM, table, items, _ALL[: len(ITEM_FEATURES)])
     nbr = neighbours.at(b, items)
-    parts = [
-        state.derived(own_features)[state.pairs.lookup(rows, items)],
-        state.derived(customer_features)[rows[:, None], _CUSTOMER_PICK],
-        it[:, : len(ITEM_FEATURES)],
-        nbr[:, None],
-        runs.rank(nbr)[:, None],
-    ]
+    x[:, _NBR], x[:, _NBR + 1] = nbr, runs.rank(nbr)
+    col = len(BASE_FEATURES)
     shares = state.derived(attribute_features)
     for k, att in enumerate(state.attributes):
-        parts += [
-            shares[k][att.customers.lookup(rows, att.codes[items])],
-            it[:, len(ITEM_FEATURES) + k, None],
-        ]
-    for j, table in enumerate(state.derived(segment_features)):
-        parts.append(table[block.labels[b, j] * state.n_columns + items])
+        _put(x, col, shares[k], att.customers.lookup(rows, att.codes[items]), _ALL[:2])
+        share = len(ITEM_FEATURES) + k  # the item's share of its value's sales
+        _put(x, col + 2, table, items, _ALL[share : share + 1])
+        col += len(ATTRIBUTE_FEATURES)
+    for j, seg in enumerate(state.derived(segment_features)):
+        _put(x, col, seg, block.labels[b, j] * state.n_columns + items, _ALL[:2])
+        col += 2
     for name in sources:
         score = block.sources[name].at(b, items)
-        rank, gap = runs.rank_and_gap(score)
-        parts += [score[:, None], rank[:, None], gap[:, None]]
-    return np.concatenate(parts, axis=1, dtype=np.float32)
+        x[:, col] = score
+        x[:, col + 1], x[:, col + 2] = runs.rank_and_gap(score)
+        col += 3
+    return x
+
+
+_ALL = np.arange(64)  # column numbers, sliced into the columns ``_put`` copies
+# Where the customer's, the item's and the neighbour columns start in BASE_FEATURES (the
+# pair's own, ``own_features``, come first).
+_CUST = BASE_FEATURES.index("cust_days_since")
+_ITEM = BASE_FEATURES.index("item_recent_share")
+_NBR = BASE_FEATURES.index("nbr_score")
+
+
+@njit(cache=True, nogil=True)
+def _put(x: np.ndarray, col: int, table: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> None:
+    """``x[:, col:col + len(columns)] = table[rows][:, columns]``, rows -1 being the last
+    (``PairTable.lookup``'s absent pair)."""
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        for c in range(columns.shape[0]):
+            x[j, col + c] = table[r, columns[c]]

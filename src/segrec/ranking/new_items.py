@@ -197,7 +197,7 @@ def candidate_scores(
 ) -> np.ndarray:
     """float32 scores of candidate pairs from the trees' log-odds ``raw`` (m,); ``linear``
     is the fitted model of the ``linear`` and ``ensemble`` strategies."""
-    scores = OFFSET + np.clip(raw, -CLIP, CLIP)
+    scores = OFFSET + _clip(raw, -CLIP, CLIP)
     if strategy == "model":
         return scores.astype(np.float32)
     new = x[:, _positions(tuple(names), ("is_new",))[0]] > 0.5
@@ -205,7 +205,7 @@ def candidate_scores(
         raise ValueError(f"ranking.new_items: {strategy} needs its fitted linear model")
     if strategy == "prior":
         below = OFFSET - CLIP - 1.0 - PRIOR_SPAN  # under every repeat, over every filler
-        ordered = below + np.clip(log_prior(x, names) + PRIOR_SPAN, 0.0, PRIOR_SPAN)
+        ordered = below + _clip(log_prior(x, names) + PRIOR_SPAN, 0.0, PRIOR_SPAN)
     else:
         if strategy == "linear":
             log_odds = linear.log_odds(x, names)  # type: ignore[union-attr]
@@ -213,8 +213,14 @@ def candidate_scores(
             log_odds = (raw + log_prior(x, names)) / 2.0
         else:  # ensemble
             log_odds = (raw + linear.log_odds(x, names) + log_prior(x, names)) / 3.0  # type: ignore[union-attr]
-        ordered = OFFSET + np.clip(log_odds, -CLIP, CLIP)
+        ordered = OFFSET + _clip(log_odds, -CLIP, CLIP)
     return np.where(new, ordered, scores).astype(np.float32)
+
+
+def _clip(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``np.clip(a, lo, hi)`` by its two ufuncs: the same values without its Python
+    wrapper (5 µs a call, three calls a request)."""
+    return np.minimum(np.maximum(a, lo), hi)
 
 
 def mean_ndcg(group: np.ndarray, y: np.ndarray, score: np.ndarray, k: int) -> float:
