@@ -14,7 +14,9 @@ from segrec.models.towers import HistoryPooling
 SIZES = TowerSizes(
     n_customers=6, n_items=11, segment_sizes=[4, 3], attribute_sizes=[4, 5], n_numeric=4
 )
-CFG = ModelConfig(dim=8, hidden=16, segment_dim=4, history_len=5, dropout=0.0)
+CFG = ModelConfig(
+    dim=8, hidden=16, segment_dim=4, history_len=5, dropout=0.0, item_bias=False, segment_bias=False
+)
 
 
 def make(cfg: ModelConfig = CFG, seed: int = 0) -> TwoTower:
