@@ -25,13 +25,13 @@ class ModelConfig:
     dim: int = 64  # output vector size of both towers
     hidden: int = 256  # width of the customer tower's MLP
     segment_dim: int = 16  # embedding size of each segment family
-    history_len: int = 100  # L: recent purchase lines (or distinct items) pooled
+    history_len: int = 20  # L: recent purchase lines (or distinct items) pooled
     # lines: the last L purchase lines; distinct: the last L distinct items, each at its
     # latest purchase, found among the last history_scan lines (the purchase set, as EASE
     # reads it: staples count once).
-    history_items: str = "distinct"
+    history_items: str = "lines"
     history_scan: int = 400
-    pooling: str = "mean"  # mean | attention (learned query, recency positions)
+    pooling: str = "attention"  # mean | attention (learned query, recency positions)
     # History items are embedded by the item tower (ids + attributes) rather than a table of
     # their own: an item seen only in histories still lands near its category, and half the
     # parameters are gone.
@@ -54,10 +54,10 @@ class ModelConfig:
     dropout: float = 0.1
     normalize: bool = True  # L2-normalise both towers; logits = cosine / temperature
     temperature: float = 0.05
-    item_bias: bool = True  # a learned popularity bias per item (one more vector column)
+    item_bias: bool = False  # a learned popularity bias per item (one more vector column)
     # A learned bias per (item, segment label) of every family: one more vector column per
     # label (see TwoTower); needs use_segments.
-    segment_bias: bool = True
+    segment_bias: bool = False
     # auto: full softmax when the catalog has at most full_softmax_max_items items, else
     # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
     loss: str = "auto"
