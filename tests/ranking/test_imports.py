@@ -21,17 +21,23 @@ print(",".join(heavy))
 """
 
 
-def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
+def run_on_saved_ranker(script: str, tmp_path: Path) -> str:
+    """What ``script`` prints in a fresh process given a small saved ranker's directory."""
     from segrec.ranking import HistoryRanker
 
     HistoryRanker(small_config()).fit(habits(n_customers=60)).save(tmp_path / "ranker")
     out = subprocess.run(
-        [sys.executable, "-c", CHECK, str(tmp_path / "ranker")],
+        [sys.executable, "-c", script, str(tmp_path / "ranker")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
+    return out.stdout.strip()
+
+
+def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
+    heavy = run_on_saved_ranker(CHECK, tmp_path)
+    assert heavy == "", f"imported: {heavy}"
 
 
 WARMED = """
@@ -48,13 +54,5 @@ print(",".join(k.__name__ for k in kernels if not k.signatures))
 def test_loading_compiles_the_ranking_loops(tmp_path: Path) -> None:
     """The service's first request must not compile (seconds without numba's cache):
     a fresh process has every loop of ``rank`` compiled once the ranker is loaded."""
-    from segrec.ranking import HistoryRanker
-
-    HistoryRanker(small_config()).fit(habits(n_customers=60)).save(tmp_path / "ranker")
-    out = subprocess.run(
-        [sys.executable, "-c", WARMED, str(tmp_path / "ranker")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.strip() == "", f"not compiled at load: {out.stdout.strip()}"
+    cold = run_on_saved_ranker(WARMED, tmp_path)
+    assert cold == "", f"not compiled at load: {cold}"
