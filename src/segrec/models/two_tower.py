@@ -55,7 +55,8 @@ class TwoTower(nn.Module):
         if cfg.item_bias:
             self.item_bias = nn.Embedding(sizes.n_items, 1)
             nn.init.zeros_(self.item_bias.weight)
-        self.n_labels = sum(sizes.segment_sizes) if self.has_segment_bias else 0
+        biased = cfg.segment_bias and self.customer_tower.use_segments
+        self.n_labels = sum(sizes.segment_sizes) if biased else 0
         if self.n_labels:
             # Label l of family f is column offsets[f] + l of the one-hot (one Gather per
             # family in ONNX, no OneHot op).
@@ -64,10 +65,6 @@ class TwoTower(nn.Module):
             self.register_buffer("label_onehot", torch.eye(self.n_labels), persistent=False)
             self.segment_bias = nn.Embedding(sizes.n_items, self.n_labels)
             nn.init.zeros_(self.segment_bias.weight)
-
-    @property
-    def has_segment_bias(self) -> bool:
-        return self.cfg.segment_bias and self.customer_tower.use_segments
 
     def _finish(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1) if self.cfg.normalize else x

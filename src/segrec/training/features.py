@@ -41,7 +41,7 @@ class FeatureSpace:
     item_attributes: np.ndarray
     price_edges: list[float]
     history_len: int
-    history_distinct: bool = False  # model.history_items == "distinct"
+    history_items: str = "lines"  # model.history_items
     history_scan: int = 0
 
     @classmethod
@@ -89,14 +89,14 @@ class FeatureSpace:
             item_attributes=table.astype(np.int64),
             price_edges=edges,
             history_len=cfg.history_len,
-            history_distinct=cfg.history_items == "distinct",
+            history_items=cfg.history_items,
             history_scan=cfg.history_scan,
         )
 
     def history_reader(self, sequences: PurchaseSequences) -> HistoryReader:
         """How the customer tower's history is read from ``sequences``' lines."""
         items = torch.from_numpy(sequences.items)
-        if not self.history_distinct:
+        if self.history_items == "lines":
             return HistoryReader(items, self.history_len)
         next_same = torch.from_numpy(sequences.next_same)
         return HistoryReader(items, self.history_len, next_same, self.history_scan)
@@ -144,7 +144,7 @@ class FeatureSpace:
             "attributes": self.attributes,
             "price_edges": self.price_edges,
             "history_len": self.history_len,
-            "history_distinct": self.history_distinct,
+            "history_items": self.history_items,
             "history_scan": self.history_scan,
             "numeric_features": list(NUMERIC_FEATURES),
         }
@@ -167,7 +167,7 @@ class FeatureSpace:
             item_attributes=np.load(directory / "item_attributes.npy"),
             price_edges=meta["price_edges"],
             history_len=meta["history_len"],
-            history_distinct=meta.get("history_distinct", False),
+            history_items=meta.get("history_items", "lines"),
             history_scan=meta.get("history_scan", 0),
         )
 

@@ -10,8 +10,8 @@ histories is one gather, with no per-example Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -91,16 +91,18 @@ class PurchaseSequences:
         """Customer row of every line (n,)."""
         return np.repeat(np.arange(len(self.customers), dtype=np.int64), np.diff(self.ptr))
 
+    @cached_property
     def _same_item_order(self) -> tuple[np.ndarray, np.ndarray]:
         """Lines sorted by (customer, item), time order within each pair, and whether each
-        sorted line continues the previous one's pair."""
+        sorted line continues the previous one's pair (one sort for ``repeats`` and
+        ``next_same``, which training with a distinct history both reads)."""
         key = self.line_customers() * (int(self.items.max(initial=0)) + 1) + self.items
         order = np.argsort(key, kind="stable")  # stable: time order within each key
         return order, key[order[1:]] == key[order[:-1]]
 
     def repeats(self) -> np.ndarray:
         """Whether each line (n,) buys an item its customer bought in an earlier basket."""
-        order, same = self._same_item_order()
+        order, same = self._same_item_order
         repeat = np.zeros(len(self), bool)
         repeat[order[1:]] = same
         return repeat
@@ -110,7 +112,7 @@ class PurchaseSequences:
         """For each line (n,), the next line where its customer buys the same item again
         (``len(self)`` if never): line j is the customer's latest purchase of its item as
         of any history end ``e`` with ``j < e <= next_same[j]``."""
-        order, same = self._same_item_order()
+        order, same = self._same_item_order
         out = np.full(len(self), len(self), np.int64)
         out[order[:-1][same]] = order[1:][same]
         return out
