@@ -10,7 +10,7 @@ import pytest
 
 from segrec.ranking.candidates import Block, DenseScores, neighbour_scores
 from segrec.ranking.config import RankingConfig
-from segrec.ranking.features import Runs, names_for, pair_features
+from segrec.ranking.features import names_for, pair_features, ranks_and_gaps
 from segrec.ranking.state import RankingState
 from segrec.ranking.stats import FAR
 from segrec.recommender import History
@@ -132,11 +132,11 @@ def test_source_scores_rank_and_gap_are_within_the_customer(cfg: RankingConfig) 
 def test_rank_and_gap_helpers_work_per_block_position() -> None:
     b = np.array([0, 0, 0, 2, 2])
     v = np.array([1.0, 3.0, 2.0, 5.0, 7.0], np.float32)
-    rank, gap = Runs.of(b).rank_and_gap(v)
-    assert rank.tolist() == Runs.of(b).rank(v).tolist() == [3, 1, 2, 2, 1]
+    rank, gap = ranks_and_gaps(b, v)
+    assert rank.tolist() == [3, 1, 2, 2, 1]
     assert gap.tolist() == [-2, 0, -1, -2, 0]
-    empty = Runs.of(np.zeros(0, np.int64))
-    assert [a.tolist() for a in empty.rank_and_gap(v[:0])] == [[], []]
+    empty = ranks_and_gaps(np.zeros(0, np.int64), v[:0])
+    assert [a.tolist() for a in empty] == [[], []]
 
 
 def test_ranks_and_gaps_match_a_lexsort_with_ties() -> None:
@@ -149,7 +149,7 @@ def test_ranks_and_gaps_match_a_lexsort_with_ties() -> None:
     first = b.searchsorted(b)
     want_rank = np.empty(600, np.float32)
     want_rank[order] = (np.arange(600) - first + 1).astype(np.float32)
-    rank, gap = Runs.of(b).rank_and_gap(v)
+    rank, gap = ranks_and_gaps(b, v)
     np.testing.assert_array_equal(rank, want_rank)
     np.testing.assert_array_equal(gap, v - v[order[first]])
 

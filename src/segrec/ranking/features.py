@@ -22,7 +22,6 @@ Groups (names in ``feature_names``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -76,28 +75,13 @@ def names_for(state: RankingState, sources: Sequence[str]) -> list[str]:
     return feature_names(state.families, sources, [a.name for a in state.attributes])
 
 
-@dataclass(frozen=True)
-class Runs:
-    """Candidate pairs grouped by customer (block position ``block``, sorted ascending),
-    for ranks and gaps among a customer's candidates."""
-
-    block: np.ndarray
-
-    @classmethod
-    def of(cls, block: np.ndarray) -> Runs:
-        return cls(block)
-
-    def rank(self, values: np.ndarray) -> np.ndarray:
-        """1-based rank of each value among its customer's (largest first; ties by
-        order), float32 (m,)."""
-        return self.rank_and_gap(values)[0]
-
-    def rank_and_gap(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``rank`` and each value minus the largest of its customer's, float32 (m,)
-        both."""
-        rank, gap = np.empty(len(values), np.float32), np.empty(len(values), np.float32)
-        _rank_runs(self.block, values, rank, gap)
-        return rank, gap
+def ranks_and_gaps(block: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For candidate pairs grouped by customer (block position ``block``, sorted
+    ascending): the 1-based rank of each value among its customer's (largest first; ties
+    by order) and the value minus the largest of its customer's, float32 (m,) both."""
+    rank, gap = np.empty(len(values), np.float32), np.empty(len(values), np.float32)
+    _rank_runs(block, values, rank, gap)
+    return rank, gap
 
 
 @njit(cache=True, nogil=True)
@@ -249,7 +233,6 @@ def pair_features(
     Written into one matrix, table rows by ``_put`` (one compiled call per table, where
     a gather, a reshape and the final concatenation were numpy calls each)."""
     rows = block.rows[b]
-    runs = Runs.of(b)
     n_att, n_seg = len(state.attributes), len(state.segments)
     width = len(BASE_FEATURES) + len(ATTRIBUTE_FEATURES) * n_att + 2 * n_seg + 3 * len(sources)
     x = np.empty((len(items), width), np.float32)
@@ -258,7 +241,7 @@ def pair_features(
     table = state.derived(item_features)
     _put(x, _ITEM, table, items, _ALL[: len(ITEM_FEATURES)])
     nbr = neighbours.at(b, items)
-    x[:, _NBR], x[:, _NBR + 1] = nbr, runs.rank(nbr)
+    x[:, _NBR], x[:, _NBR + 1] = nbr, ranks_and_gaps(b, nbr)[0]
     col = len(BASE_FEATURES)
     shares = state.derived(attribute_features)
     for k, att in enumerate(state.attributes):
@@ -272,7 +255,7 @@ def pair_features(
     for name in sources:
         score = block.sources[name].at(b, items)
         x[:, col] = score
-        x[:, col + 1], x[:, col + 2] = runs.rank_and_gap(score)
+        x[:, col + 1], x[:, col + 2] = ranks_and_gaps(b, score)
         col += 3
     return x
 
