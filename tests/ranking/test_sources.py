@@ -66,6 +66,23 @@ def test_ease_source_scores_are_eases_positive_weights_summed(hist: History) -> 
     assert np.count_nonzero(got[-1]) == 4
 
 
+def test_a_block_scores_each_customer_as_alone(hist: History) -> None:
+    """Cold customers between warm ones in one block get the best sellers, warm ones their
+    own sums: the same pairs as each scored alone, keys sorted."""
+    state = RankingState.build(hist, ease_config(keep=5))
+    rows = state.customer_rows(pl.Series(["newcomer", "c000", "nobody", "c017", "c001"]))
+    block = item_item_scores(state, rows, "ease", 3)
+    assert np.all(np.diff(block.keys) > 0)
+    items = np.arange(hist.n_columns)
+    for i, row in enumerate(rows):
+        alone = item_item_scores(state, row[None], "ease", 3)
+        np.testing.assert_array_equal(
+            block.at(np.full_like(items, i), items), alone.at(0 * items, items)
+        )
+        np.testing.assert_array_equal(block.top(3)[i], alone.top(3)[0])
+    assert np.count_nonzero(block.at(np.zeros_like(items), items)) == 3
+
+
 def test_keep_bounds_each_item_to_its_largest_weights(hist: History) -> None:
     state = RankingState.build(hist, ease_config(keep=3))
     w, b = state.sources["ease"], full_weights(hist)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from numba import njit
 
 from segrec.ranking.candidates import PairScores, SourceScores, item_sums
 from segrec.ranking.config import CandidateConfig, own_sources
@@ -37,21 +38,50 @@ def item_item_scores(state: RankingState, rows: np.ndarray, name: str, n: int) -
     """
     at, pos = state.pairs.rows_of(rows)
     keys, sums = item_sums(state.sources[name], at, state.pairs.items[pos], len(rows))
-    positive = sums > 0
-    keys, sums = keys[positive], sums[positive]
-    scored = np.zeros(len(rows), bool)
-    scored[keys // state.n_columns] = True
-    if not scored.all():
-        best = state.derived(best_sellers)[:n]
-        unscored = np.flatnonzero(~scored)
-        fill = (unscored[:, None] * state.n_columns + best).ravel()
-        values = state.global_share[fill % state.n_columns]
-        # concatenate, not np.r_ / np.tile: their Python wrappers cost 40 µs a request
-        keys = np.concatenate([keys, fill])
-        sums = np.concatenate([sums, values]).astype(np.float32)
-        order = np.argsort(keys, kind="stable")  # keys stay sorted and unique
-        keys, sums = keys[order], sums[order]
+    best = state.derived(best_sellers)[:n]
+    keys, sums = _positive_or_best(keys, sums, len(rows), state.n_columns, best, state.global_share)
     return PairScores(len(rows), state.n_columns, keys, sums)
+
+
+@njit(cache=True, nogil=True)
+def _positive_or_best(
+    keys: np.ndarray,
+    sums: np.ndarray,
+    n_rows: int,
+    n_columns: int,
+    best: np.ndarray,
+    share: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of the sorted (``keys``, float32 ``sums``), its positive sums, or where it
+    has none, the ``best`` sellers scored by their float32 ``share``: keys still sorted
+    and unique. One pass, compiled: numpy's filter, concatenation and re-sort of the
+    fallback cost a cold customer 15 array calls (0.08 ms)."""
+    kept = np.zeros(n_rows, np.int64)
+    for e in range(keys.shape[0]):
+        if sums[e] > 0:
+            kept[keys[e] // n_columns] += 1
+    columns = np.sort(best)
+    size = 0
+    for r in range(n_rows):
+        size += kept[r] if kept[r] else columns.shape[0]
+    out_keys = np.empty(size, np.int64)
+    out_sums = np.empty(size, np.float32)
+    m, e = 0, 0
+    for r in range(n_rows):
+        end = e
+        while end < keys.shape[0] and keys[end] // n_columns == r:
+            end += 1
+        if kept[r]:
+            for j in range(e, end):
+                if sums[j] > 0:
+                    out_keys[m], out_sums[m] = keys[j], sums[j]
+                    m += 1
+        else:
+            for c in columns:
+                out_keys[m], out_sums[m] = r * n_columns + c, share[c]
+                m += 1
+        e = end
+    return out_keys, out_sums
 
 
 def best_sellers(state: RankingState) -> np.ndarray:
