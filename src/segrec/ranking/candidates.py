@@ -26,7 +26,7 @@ from numba import njit
 
 from segrec.ranking.config import CandidateConfig
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import position, sorted_unique
+from segrec.ranking.stats import position
 from segrec.recommender import top_k
 
 
@@ -298,7 +298,7 @@ def _item_sums(
             bits = touched[word]
             while bits:
                 low = bits & (~bits + one)  # the lowest set bit
-                cell = word * 64 + _BIT_OF[(low * _DE_BRUIJN) >> np.uint64(58)]
+                cell = word * 64 + _bit_index(low)
                 if dense[cell] != 0:
                     keys[m], sums[m] = lo + cell, dense[cell]
                     m += 1
@@ -319,11 +319,10 @@ def candidate_pairs(
     state: RankingState, block: Block, neighbours: PairScores, cfg: CandidateConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """(block position, item) of every candidate, int64, sorted by position then item."""
-    n, width = len(block), state.n_columns
+    n = len(block)
     at, pos = state.pairs.rows_of(block.rows)
-    own = state.pairs.column("rank")[pos] <= cfg.own
-    parts = [at[own] * width + state.pairs.items[pos][own]]
-    tops = []  # (block, N) top lists, keyed together below
+    own = np.flatnonzero(state.pairs.column("rank")[pos] <= cfg.own)
+    tops = [np.zeros((n, 0), np.int64)]  # (block, N) top lists, 0-padded
     if cfg.neighbours:
         tops.append(neighbours.top(cfg.neighbours))
     for name, size in cfg.sources.items():
@@ -334,10 +333,47 @@ def candidate_pairs(
             tops.append(seg.top[block.labels[:, j], : cfg.segment])
     if cfg.popular:
         tops.append(state.popular[None, : cfg.popular].repeat(n, axis=0))
-    if tops:
-        offset = np.arange(n, dtype=np.int64)[:, None] * width
-        parts.append((offset + np.concatenate(tops, axis=1)).ravel())
-    keys = sorted_unique(np.concatenate(parts))
-    b, c = np.divmod(keys, state.n_columns)
-    keep = c > 0
-    return b[keep], c[keep]
+    listed = np.concatenate(tops, axis=1).astype(np.int64, copy=False)
+    return _union(at[own], state.pairs.items[pos[own]], listed, state.n_columns)
+
+
+@njit(cache=True, nogil=True)
+def _union(
+    own_at: np.ndarray, own_items: np.ndarray, listed: np.ndarray, n_columns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the own items (``own_at``: their block position) and of each row's
+    ``listed`` items (0: padding), as (position, item) sorted and unique: marked in a
+    bitmap over the block's (position, item) cells and read back in order. A sort of the
+    few hundred keys and numpy's mask, divmod and filter took 0.07 ms a customer; the
+    bitmap is the block's dense score matrix's size over 32, which ``score`` allocates
+    anyway."""
+    cells = listed.shape[0] * n_columns
+    marked = np.zeros((cells + 63) >> 6, np.uint64)
+    one = np.uint64(1)
+    for k in range(own_items.shape[0]):
+        if own_items[k] > 0:
+            cell = own_at[k] * n_columns + own_items[k]
+            marked[cell >> 6] |= one << np.uint64(cell & 63)
+    for r in range(listed.shape[0]):
+        for j in range(listed.shape[1]):
+            if listed[r, j] > 0:
+                cell = r * n_columns + listed[r, j]
+                marked[cell >> 6] |= one << np.uint64(cell & 63)
+    b = np.empty(own_items.shape[0] + listed.size, np.int64)  # at most: each marked once
+    items = np.empty(b.shape[0], np.int64)
+    m = 0
+    for word in range(marked.shape[0]):
+        bits = marked[word]
+        while bits:
+            low = bits & (~bits + one)
+            cell = word * 64 + _bit_index(low)
+            b[m], items[m] = cell // n_columns, cell % n_columns
+            m += 1
+            bits ^= low
+    return b[:m], items[:m]
+
+
+@njit(cache=True, nogil=True)
+def _bit_index(power: np.uint64) -> int:
+    """The index of the one set bit of ``power``, by a de Bruijn multiplication."""
+    return _BIT_OF[(power * _DE_BRUIJN) >> np.uint64(58)]

