@@ -49,11 +49,10 @@ def datasets_dir() -> Path:
     return Path(os.environ.get("SEGREC_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
-def dataset_periods(dataset: str, overrides: Sequence[str], workdir: Path) -> tuple[Any, ...]:
-    """(config, segments as of a date, validation period, test period) of ``dataset``, as
-    the evaluation protocol builds them; ``overrides`` are Hydra ``key=value`` strings.
-    The library is imported here, so that benchmarks without data need none of it."""
-    from segrec.evaluation.protocol import make_periods
+def load_dataset(dataset: str, overrides: Sequence[str], workdir: Path) -> tuple[Any, ...]:
+    """(config, data, split, segments as of a date) of ``dataset``; ``overrides`` are
+    Hydra ``key=value`` strings, the prepared data lives under ``workdir / "out"``. The
+    library is imported here, so that benchmarks without data need none of it."""
     from segrec.evaluation.run import default_segments_at
     from segrec.pipeline import prepare_data
     from tests.helpers import compose_config
@@ -61,6 +60,14 @@ def dataset_periods(dataset: str, overrides: Sequence[str], workdir: Path) -> tu
     overrides = [f"data={dataset}", f"paths.datasets_dir={datasets_dir()}", *overrides]
     cfg = compose_config(workdir, overrides)
     data, split = prepare_data(cfg.data, workdir / "out")
-    segments_at = default_segments_at(cfg, data)
+    return cfg, data, split, default_segments_at(cfg, data)
+
+
+def dataset_periods(dataset: str, overrides: Sequence[str], workdir: Path) -> tuple[Any, ...]:
+    """(config, segments as of a date, validation period, test period) of ``dataset``, as
+    the evaluation protocol builds them (see ``load_dataset``)."""
+    from segrec.evaluation.protocol import make_periods
+
+    cfg, data, split, segments_at = load_dataset(dataset, overrides, workdir)
     validation, test = make_periods(data, split, segments_at)
     return cfg, segments_at, validation, test

@@ -32,15 +32,14 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import datasets_dir, machine, markdown
+from common import load_dataset, machine, markdown
 from rich.console import Console
 from threadpoolctl import threadpool_limits
 
 from segrec.baselines import PersonalFrequency
 from segrec.config import Config
-from segrec.evaluation.protocol import Period, make_periods
-from segrec.evaluation.run import default_segments_at
-from segrec.pipeline import prepare_data
+from segrec.data import RetailData, TimeSplit
+from segrec.evaluation.protocol import Period, SegmentsAt, make_periods
 from segrec.ranking import DenseScores, HistoryRanker, RetrievedScores
 from segrec.ranking.evaluation import static_families
 from segrec.ranking.training import SourceFactory, earliest_window_start
@@ -48,7 +47,6 @@ from segrec.recommender import top_k
 from segrec.training.candidates import TwoTowerSource
 from segrec.training.config import LoggerConfig
 from segrec.training.fit import fit_model
-from tests.helpers import compose_config
 
 SOURCE = "two_tower"
 SOURCE_NAMES = {
@@ -62,18 +60,23 @@ def percentiles(ms: list[float]) -> tuple[float, float, float]:
     return statistics.median(ms), q[89], q[98]
 
 
-def source_factory(cfg: Config, workdir: Path, source: str) -> tuple[Period, SourceFactory]:
+def source_factory(
+    cfg: Config,
+    data: RetailData,
+    split: TimeSplit,
+    segments_at: SegmentsAt,
+    workdir: Path,
+    source: str,
+) -> tuple[Period, SourceFactory]:
     """The test period and the factory of the two_tower source: the two-tower model as
     the main job trains it and hands it to the ranker (``segrec.pipeline``), or personal
     top-frequency (``frequency``)."""
-    data, split = prepare_data(cfg.data, workdir / "out")
-    segments_at = default_segments_at(cfg, data)
     _, test = make_periods(data, split, segments_at)
     if source == "frequency":
         return test, PersonalFrequency
     logs = LoggerConfig(csv=False, tensorboard=False)
-    out = workdir / "out"
     console = Console(stderr=True)
+    out = workdir / "out"
     trained = fit_model(
         cfg.model, cfg.trainer, logs, data, split, out, segments_at, cfg.seed, console=console
     )
@@ -90,14 +93,10 @@ def main() -> None:
     parser.add_argument("-o", "--override", action="append", default=[])
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_ranking"))
     args = parser.parse_args()
-    overrides = [
-        f"data={args.dataset}",
-        f"paths.datasets_dir={datasets_dir()}",
-        "trainer.progress_bar=false",  # stdout is the report; rich's lines go to stderr
-        *args.override,
-    ]
-    cfg = compose_config(args.workdir, overrides)
-    test, factory = source_factory(cfg, args.workdir, args.source)
+    # stdout is the report: no Lightning bar there (rich's lines go to stderr)
+    overrides = ["trainer.progress_bar=false", *args.override]
+    cfg, data, split, segments_at = load_dataset(args.dataset, overrides, args.workdir)
+    test, factory = source_factory(cfg, data, split, segments_at, args.workdir, args.source)
     history = test.history
     rc = cfg.ranking
     families = [c for c in history.segments.columns if c != "customer_id"]
