@@ -183,11 +183,26 @@ def test_pair_scores_top_and_at_on_ties_empty_rows_and_unsorted_csr() -> None:
         np.testing.assert_array_equal(scores.at(b, c), dense.astype(np.float32)[b, c])
     one = sp.csr_matrix(dense[1:2].astype(np.float32))
     assert isinstance(SparseScores(one).pairs, PairScores)
-    for n in (1, 3, 20):  # one row takes the partition shortcut
+    for n in (1, 3, 20):
         np.testing.assert_array_equal(SparseScores(one).top(n), reference_top(one, n))
     empty = PairScores(1, 12, np.zeros(0, np.int64), np.zeros(0, np.float32))
     assert empty.top(3).tolist() == [[0, 0, 0]]
     assert empty.at(np.zeros(2, np.int64), np.array([1, 5])).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pair_scores_top_of_thousands_of_values(dtype: type) -> None:
+    """``top``'s selection by histogram buckets: values over 16 orders of magnitude,
+    runs of ties inside one bucket, negatives, and n above and below each row's count."""
+    rng = np.random.default_rng(1)
+    wide = rng.random((3, 2500)) * 10.0 ** rng.uniform(-8, 8, (3, 2500))
+    ties = rng.choice([0.0, 0.25, 0.3, 1.0, 3.0], size=(2, 2500))
+    signed = rng.normal(size=(2, 2500))
+    dense = np.vstack([wide, ties, signed])
+    dense[rng.random(dense.shape) < 0.3] = 0.0
+    m = sp.csr_matrix(dense.astype(dtype))
+    for n in (1, 7, 100, 1000, 3000):
+        np.testing.assert_array_equal(SparseScores(m).top(n), reference_top(m, n))
 
 
 def test_pair_lookup_and_row_slices_agree_with_brute_force(ranker: HistoryRanker) -> None:

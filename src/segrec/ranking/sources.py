@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from segrec.ranking.candidates import PairScores, SourceScores, item_sums
+from segrec.ranking.candidates import PairScores, SourceScores, item_sums, row_end
 from segrec.ranking.config import CandidateConfig, own_sources
 from segrec.ranking.state import RankingState
 
@@ -56,10 +56,14 @@ def _positive_or_best(
     has none, the ``best`` sellers scored by their float32 ``share``: keys still sorted
     and unique. One pass, compiled: numpy's filter, concatenation and re-sort of the
     fallback cost a cold customer 15 array calls (0.08 ms)."""
+    ends = np.empty(n_rows, np.int64)  # each row's run of keys ends there
     kept = np.zeros(n_rows, np.int64)
-    for e in range(keys.shape[0]):
-        if sums[e] > 0:
-            kept[keys[e] // n_columns] += 1
+    e = 0
+    for r in range(n_rows):
+        ends[r] = row_end(keys, e, r, n_columns)
+        for j in range(e, ends[r]):
+            kept[r] += sums[j] > 0
+        e = ends[r]
     columns = np.sort(best)
     size = 0
     for r in range(n_rows):
@@ -68,9 +72,7 @@ def _positive_or_best(
     out_sums = np.empty(size, np.float32)
     m, e = 0, 0
     for r in range(n_rows):
-        end = e
-        while end < keys.shape[0] and keys[end] // n_columns == r:
-            end += 1
+        end = ends[r]
         if kept[r]:
             for j in range(e, end):
                 if sums[j] > 0:

@@ -16,7 +16,6 @@ call's overhead costs about as much as its work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -63,15 +62,9 @@ class PairTable:
         """The customer row of every pair, int64 (nnz,)."""
         return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
 
-    @cached_property
-    def keys(self) -> np.ndarray:
-        """``row * n_columns + item`` of every pair, int64 (nnz,), ascending (CSR order):
-        built once, so that a lookup costs a binary search, not a pass over the table."""
-        return self.rows * self.n_columns + self.items
-
     def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
-        return key_positions(self.keys, rows, items, self.n_columns)
+        return key_positions(self.indptr, self.items, rows, items)
 
     def rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of ``rows``: (index into ``rows``, position in the table), int64."""
@@ -99,36 +92,44 @@ def run_starts(sorted_ids: np.ndarray) -> np.ndarray:
 
 
 def key_positions(
-    keys: np.ndarray, rows: np.ndarray, items: np.ndarray, n_columns: int
+    indptr: np.ndarray, columns: np.ndarray, rows: np.ndarray, items: np.ndarray
 ) -> np.ndarray:
-    """Position of each key ``rows * n_columns + items`` in ascending unique int64
-    ``keys``, -1 where absent (int64 (m,)): the keys made and searched in one compiled
-    loop, where numpy took seven calls (one customer's request makes four lookups)."""
+    """Position of each (row, item) in CSR (``indptr``, ``columns`` sorted within each
+    row), -1 where absent (int64 (m,)): one compiled loop of binary searches, each
+    within its row's slice: tens of entries, where a search of the whole table's keys
+    took about 20 cache-cold steps per pair and kept an int64 key per pair in memory."""
     out = np.empty(len(items), np.int64)
-    _key_positions(keys, rows, items, n_columns, out)
+    _key_positions(indptr, columns, rows, items, out)
     return out
 
 
 @njit(cache=True, nogil=True)
 def position(keys: np.ndarray, key: int) -> int:
-    """Position of ``key`` in ascending unique ``keys``, -1 where absent: a binary search
-    (compiled; called from compiled loops)."""
-    lo, hi = 0, keys.shape[0]
+    """Position of ``key`` in ascending unique ``keys``, -1 where absent (compiled;
+    called from compiled loops)."""
+    return position_in(keys, key, 0, keys.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def position_in(keys: np.ndarray, key: int, lo: int, hi: int) -> int:
+    """Position of ``key`` in ascending unique ``keys[lo:hi]``, -1 where absent: a
+    binary search."""
+    end = hi
     while lo < hi:
         mid = (lo + hi) >> 1
         if keys[mid] < key:
             lo = mid + 1
         else:
             hi = mid
-    return lo if lo < keys.shape[0] and keys[lo] == key else -1
+    return lo if lo < end and keys[lo] == key else -1
 
 
 @njit(cache=True, nogil=True)
 def _key_positions(
-    keys: np.ndarray, rows: np.ndarray, items: np.ndarray, n_columns: int, out: np.ndarray
+    indptr: np.ndarray, columns: np.ndarray, rows: np.ndarray, items: np.ndarray, out: np.ndarray
 ) -> None:
     for j in range(items.shape[0]):
-        out[j] = position(keys, rows[j] * n_columns + items[j])
+        out[j] = position_in(columns, items[j], indptr[rows[j]], indptr[rows[j] + 1])
 
 
 def purchase_frame(history: History) -> pl.DataFrame:
