@@ -43,11 +43,10 @@ def test_ranking_imports_no_heavy_library(tmp_path: Path) -> None:
 WARMED = """
 import sys
 from pathlib import Path
-from segrec.ranking import HistoryRanker, candidates, features, new_items, stats, trees
+from segrec.ranking import HistoryRanker, candidates, features, new_items, trees
 HistoryRanker.load(Path(sys.argv[1]))
-kernels = [candidates._item_sums, candidates._top_per_row, candidates._values_at,
-           features._put, features._rank_runs, new_items._scores, stats._key_positions,
-           trees._raw_scores]
+kernels = [candidates._item_sums, candidates._top_per_row, candidates._union,
+           candidates._values_at, features._fill, new_items._scores, trees._raw_scores]
 print(",".join(k.__name__ for k in kernels if not k.signatures))
 """
 

@@ -24,8 +24,16 @@ from segrec.ranking.candidates import (
     SparseScores,
     neighbour_scores,
 )
+from segrec.ranking.features import (
+    _CUST,
+    ATTRIBUTE_FEATURES,
+    BASE_FEATURES,
+    attribute_features,
+    own_features,
+    pair_features,
+)
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import csr_slices
+from segrec.ranking.stats import PairTable, csr_slices
 from segrec.ranking.training import block_features, build_tables, make_block
 from segrec.recommender import History
 from tests.ranking.toy import habits, small_config
@@ -205,7 +213,7 @@ def test_pair_scores_top_of_thousands_of_values(dtype: type) -> None:
         np.testing.assert_array_equal(SparseScores(m).top(n), reference_top(m, n))
 
 
-def test_pair_lookup_and_row_slices_agree_with_brute_force(ranker: HistoryRanker) -> None:
+def test_row_slices_agree_with_brute_force(ranker: HistoryRanker) -> None:
     pairs = ranker.fitted[0].pairs
     rows = np.array([3, 0, 3, 1, len(pairs.indptr) - 2], np.int64)
     at, pos = csr_slices(pairs.indptr, rows)
@@ -213,13 +221,35 @@ def test_pair_lookup_and_row_slices_agree_with_brute_force(ranker: HistoryRanker
         (i, p) for i, r in enumerate(rows) for p in range(pairs.indptr[r], pairs.indptr[r + 1])
     ]
     assert list(zip(at.tolist(), pos.tolist(), strict=True)) == expected
-    q_rows = np.repeat(rows, 4)
-    q_items = np.tile(np.array([0, 1, 17, 29]), len(rows))
-    found = pairs.lookup(q_rows, q_items)
-    for r, c, p in zip(q_rows, q_items, found, strict=True):
-        span = range(pairs.indptr[r], pairs.indptr[r + 1])
-        want = next((j for j in span if pairs.items[j] == c), -1)
-        assert p == want
+
+
+def test_pair_features_find_each_pair_and_attribute_value_by_brute_force(
+    ranker: HistoryRanker,
+) -> None:
+    """``_fill``'s binary searches within each customer's slice: every (customer, item)
+    and (customer, attribute value) row is the one a scan of the slice finds, or the
+    never-bought row."""
+    state = ranker.fitted[0]
+    rows = np.array([3, 0, 1, len(state.pairs.indptr) - 2], np.int64)
+    b = np.repeat(np.arange(len(rows)), state.n_columns - 1)
+    items = np.tile(np.arange(1, state.n_columns), len(rows))
+    block = Block(rows, np.zeros((len(rows), len(state.segments)), np.int64), {})
+    none = PairScores(len(rows), state.n_columns, np.zeros(0, np.int64), np.zeros(0, np.float32))
+    x = pair_features(state, block, none, b, items, [])
+
+    def scan(table: PairTable, r: int, value: int) -> int:
+        span = range(table.indptr[r], table.indptr[r + 1])
+        return next((j for j in span if table.items[j] == value), -1)
+
+    own = state.derived(own_features)
+    shares = attribute_features(state)
+    assert state.attributes, "the toy catalog has an attribute to look up"
+    for j, (r, c) in enumerate(zip(rows[b], items, strict=True)):
+        np.testing.assert_array_equal(x[j, :_CUST], own[scan(state.pairs, r, c), :_CUST])
+        for k, att in enumerate(state.attributes):
+            col = len(BASE_FEATURES) + len(ATTRIBUTE_FEATURES) * k
+            want = shares[k][scan(att.customers, r, att.codes[c])]
+            np.testing.assert_array_equal(x[j, col : col + 2], want)
 
 
 def test_a_pickled_state_rebuilds_its_derived_tables(ranker: HistoryRanker) -> None:

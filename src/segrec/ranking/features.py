@@ -22,13 +22,14 @@ Groups (names in ``feature_names``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from segrec.ranking.candidates import Block, PairScores
 from segrec.ranking.state import RankingState
-from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS
+from segrec.ranking.stats import CUSTOMER_COLUMNS, FAR, ITEM_COLUMNS, PAIR_COLUMNS, position_in
 
 BASE_FEATURES = (
     "own_line_share",
@@ -141,7 +142,7 @@ def own_features(state: RankingState) -> np.ndarray:
     """float32 (pairs + 1, 11): the features of every pair of the pair table, the
     BASE_FEATURES from ``own_line_share`` to ``is_new`` (shares of the customer's
     purchases, rates, decayed counts, recency, interval), and last those of a pair never
-    bought, which ``PairTable.lookup``'s -1 picks.
+    bought, which ``_fill`` picks for a pair the customer never bought.
 
     The never-bought row is computed as customer 0's: its shares are 0 and its ages FAR
     whoever the customer (a share of no purchases is 0, weeks are at least 1)."""
@@ -218,6 +219,63 @@ def segment_features(state: RankingState) -> tuple[np.ndarray, ...]:
     )
 
 
+@dataclass(frozen=True)
+class FeatureTables:
+    """Every table ``pair_features`` gathers from, laid out for one compiled pass.
+
+    ``own``, ``customer`` and ``item``: the derived tables (``own_features``,
+    ``customer_features``, ``item_features``). The attributes' (customer, value) tables
+    are stacked: attribute k's rows are ``attribute_indptr[k]`` into ``attribute_values``
+    (its value codes, sorted within each customer) and ``attribute_shares``, its absent
+    row at ``attribute_absent[k]``; the segment families' tables likewise, family f's
+    from ``segment_base[f]``."""
+
+    own: np.ndarray
+    customer: np.ndarray
+    item: np.ndarray
+    attribute_codes: np.ndarray  # int64 (attributes, n_columns)
+    attribute_indptr: np.ndarray  # int64 (attributes, n_rows + 1)
+    attribute_values: np.ndarray  # int64 (stacked pairs,)
+    attribute_shares: np.ndarray  # float32 (stacked pairs, 2)
+    attribute_absent: np.ndarray  # int64 (attributes,)
+    segment_shares: np.ndarray  # float32 (stacked labels * n_columns, 2)
+    segment_base: np.ndarray  # int64 (families,)
+
+
+def feature_tables(state: RankingState) -> FeatureTables:
+    """The ``FeatureTables`` of a state (``RankingState.derived``)."""
+    shares = attribute_features(state)
+    sizes = np.array([len(t) for t in shares], np.int64)  # pairs + the absent row
+    base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    n_rows = len(state.customer_stats)
+    indptr = np.zeros((len(shares), n_rows + 1), np.int64)
+    values = np.full(int(sizes.sum()), -1, np.int64)
+    for k, att in enumerate(state.attributes):
+        indptr[k] = att.customers.indptr + base[k]
+        values[base[k] : base[k] + len(att.customers.items)] = att.customers.items
+    segments = segment_features(state)
+    seg_sizes = np.array([len(t) for t in segments], np.int64)
+    return FeatureTables(
+        own=state.derived(own_features),
+        customer=state.derived(customer_features),
+        item=state.derived(item_features),
+        attribute_codes=np.array([att.codes for att in state.attributes], np.int64).reshape(
+            len(shares), state.n_columns
+        ),
+        attribute_indptr=indptr,
+        attribute_values=values,
+        attribute_shares=_stacked(shares),
+        attribute_absent=base + sizes - 1,
+        segment_shares=_stacked(segments),
+        segment_base=np.concatenate([[0], np.cumsum(seg_sizes)[:-1]]).astype(np.int64),
+    )
+
+
+def _stacked(tables: tuple[np.ndarray, ...]) -> np.ndarray:
+    """float32 (total rows, 2): the tables one after the other (none: no rows)."""
+    return np.vstack(tables) if tables else np.zeros((0, 2), np.float32)
+
+
 def pair_features(
     state: RankingState,
     block: Block,
@@ -230,49 +288,97 @@ def pair_features(
     rows of the derived tables, and the features that depend on the candidates (ranks
     and gaps among the customer's), side by side in ``feature_names`` order.
 
-    Written into one matrix, table rows by ``_put`` (one compiled call per table, where
-    a gather, a reshape and the final concatenation were numpy calls each)."""
-    rows = block.rows[b]
+    The scores come from the neighbours and each source (whatever backs them); the rest
+    is one compiled pass (``_fill``), where each table's gather, lookup, rank and column
+    copy were numpy or numba calls of their own: about 25 per request, 2-4 µs each."""
+    scores = np.empty((1 + len(sources), len(items)), np.float32)
+    scores[0] = neighbours.at(b, items)
+    for k, name in enumerate(sources):
+        scores[1 + k] = block.sources[name].at(b, items)
+    t = state.derived(feature_tables)
     n_att, n_seg = len(state.attributes), len(state.segments)
     width = len(BASE_FEATURES) + len(ATTRIBUTE_FEATURES) * n_att + 2 * n_seg + 3 * len(sources)
     x = np.empty((len(items), width), np.float32)
-    _put(x, 0, state.derived(own_features), state.pairs.lookup(rows, items), _ALL[:_CUST])
-    _put(x, _CUST, state.derived(customer_features), rows, _CUSTOMER_PICK)
-    table = state.derived(item_features)
-    _put(x, _ITEM, table, items, _ALL[: len(ITEM_FEATURES)])
-    nbr = neighbours.at(b, items)
-    x[:, _NBR], x[:, _NBR + 1] = nbr, ranks_and_gaps(b, nbr)[0]
-    col = len(BASE_FEATURES)
-    shares = state.derived(attribute_features)
-    for k, att in enumerate(state.attributes):
-        _put(x, col, shares[k], att.customers.lookup(rows, att.codes[items]), _ALL[:2])
-        share = len(ITEM_FEATURES) + k  # the item's share of its value's sales
-        _put(x, col + 2, table, items, _ALL[share : share + 1])
-        col += len(ATTRIBUTE_FEATURES)
-    for j, seg in enumerate(state.derived(segment_features)):
-        _put(x, col, seg, block.labels[b, j] * state.n_columns + items, _ALL[:2])
-        col += 2
-    for name in sources:
-        score = block.sources[name].at(b, items)
-        x[:, col] = score
-        x[:, col + 1], x[:, col + 2] = ranks_and_gaps(b, score)
-        col += 3
+    _fill(
+        x, b, items, block.rows, block.labels, state.pairs.indptr, state.pairs.items,
+        t.own, t.customer, _CUSTOMER_PICK, t.item, t.attribute_codes, t.attribute_indptr,
+        t.attribute_values, t.attribute_shares, t.attribute_absent, t.segment_shares,
+        t.segment_base, state.n_columns, scores,
+    )  # fmt: skip
     return x
 
 
-_ALL = np.arange(64)  # column numbers, sliced into the columns ``_put`` copies
 # Where the customer's, the item's and the neighbour columns start in BASE_FEATURES (the
 # pair's own, ``own_features``, come first).
 _CUST = BASE_FEATURES.index("cust_days_since")
 _ITEM = BASE_FEATURES.index("item_recent_share")
 _NBR = BASE_FEATURES.index("nbr_score")
+_N_ITEM, _N_ATT = len(ITEM_FEATURES), len(ATTRIBUTE_FEATURES)
+_FIRST_ATT = len(BASE_FEATURES)  # the attribute columns, then the segments', the sources'
+assert _CUST + len(_CUSTOMER_PICK) == _ITEM and _ITEM + _N_ITEM == _NBR
 
 
 @njit(cache=True, nogil=True)
-def _put(x: np.ndarray, col: int, table: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> None:
-    """``x[:, col:col + len(columns)] = table[rows][:, columns]``, rows -1 being the last
-    (``PairTable.lookup``'s absent pair)."""
-    for j in range(rows.shape[0]):
-        r = rows[j]
-        for c in range(columns.shape[0]):
-            x[j, col + c] = table[r, columns[c]]
+def _fill(
+    x: np.ndarray,
+    b: np.ndarray,
+    items: np.ndarray,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    pair_indptr: np.ndarray,
+    pair_items: np.ndarray,
+    own: np.ndarray,
+    customer: np.ndarray,
+    pick: np.ndarray,
+    item: np.ndarray,
+    att_codes: np.ndarray,
+    att_indptr: np.ndarray,
+    att_values: np.ndarray,
+    att_shares: np.ndarray,
+    att_absent: np.ndarray,
+    seg_shares: np.ndarray,
+    seg_base: np.ndarray,
+    n_columns: int,
+    scores: np.ndarray,
+) -> None:
+    """``pair_features``' pass: per pair, its row of each table in ``feature_names``
+    order (a pair or (customer, value) never bought: the tables' absent rows), then per
+    score row (neighbours first, then each source) its ranks (and the sources' gaps)."""
+    n_att = att_codes.shape[0]
+    first_seg = _FIRST_ATT + _N_ATT * n_att
+    first_src = first_seg + 2 * seg_base.shape[0]
+    for j in range(items.shape[0]):
+        r, i = rows[b[j]], items[j]
+        p = position_in(pair_items, i, pair_indptr[r], pair_indptr[r + 1])
+        p = p if p >= 0 else own.shape[0] - 1
+        for c in range(_CUST):
+            x[j, c] = own[p, c]
+        for c in range(pick.shape[0]):
+            x[j, _CUST + c] = customer[r, pick[c]]
+        for c in range(_N_ITEM):
+            x[j, _ITEM + c] = item[i, c]
+        x[j, _NBR] = scores[0, j]
+        for k in range(n_att):
+            col = _FIRST_ATT + _N_ATT * k
+            p = position_in(att_values, att_codes[k, i], att_indptr[k, r], att_indptr[k, r + 1])
+            p = p if p >= 0 else att_absent[k]
+            x[j, col], x[j, col + 1] = att_shares[p, 0], att_shares[p, 1]
+            x[j, col + 2] = item[i, _N_ITEM + k]  # the item's share of its value's sales
+        for f in range(seg_base.shape[0]):
+            row = seg_base[f] + labels[b[j], f] * n_columns + i
+            x[j, first_seg + 2 * f], x[j, first_seg + 2 * f + 1] = (
+                seg_shares[row, 0],
+                seg_shares[row, 1],
+            )
+        for s in range(1, scores.shape[0]):
+            x[j, first_src + 3 * (s - 1)] = scores[s, j]
+    rank = np.empty(items.shape[0], np.float32)
+    gap = np.empty(items.shape[0], np.float32)
+    for s in range(scores.shape[0]):
+        _rank_runs(b, scores[s], rank, gap)
+        for j in range(items.shape[0]):
+            if s == 0:
+                x[j, _NBR + 1] = rank[j]
+            else:
+                col = first_src + 3 * (s - 1)
+                x[j, col + 1], x[j, col + 2] = rank[j], gap[j]

@@ -9,8 +9,8 @@ Ages are in days before ``as_of``; absent values use ``FAR`` (a long time ago / 
 not NaN, so that a feature means the same wherever it is computed.
 
 The lookup helpers call ndarray methods (``a.repeat``) rather than numpy's functions, or
-one compiled loop (``key_positions``): on one customer's few hundred entries each numpy
-call's overhead costs about as much as its work.
+are compiled (``position_in``, which ``features._fill`` calls per pair): on one
+customer's few hundred entries each numpy call's overhead costs about as much as its work.
 """
 
 from __future__ import annotations
@@ -62,10 +62,6 @@ class PairTable:
         """The customer row of every pair, int64 (nnz,)."""
         return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
 
-    def lookup(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Position of each (row, item) pair in the table, -1 where absent (int64 (m,))."""
-        return key_positions(self.indptr, self.items, rows, items)
-
     def rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of ``rows``: (index into ``rows``, position in the table), int64."""
         return csr_slices(self.indptr, rows)
@@ -91,18 +87,6 @@ def run_starts(sorted_ids: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
 
 
-def key_positions(
-    indptr: np.ndarray, columns: np.ndarray, rows: np.ndarray, items: np.ndarray
-) -> np.ndarray:
-    """Position of each (row, item) in CSR (``indptr``, ``columns`` sorted within each
-    row), -1 where absent (int64 (m,)): one compiled loop of binary searches, each
-    within its row's slice: tens of entries, where a search of the whole table's keys
-    took about 20 cache-cold steps per pair and kept an int64 key per pair in memory."""
-    out = np.empty(len(items), np.int64)
-    _key_positions(indptr, columns, rows, items, out)
-    return out
-
-
 @njit(cache=True, nogil=True)
 def position(keys: np.ndarray, key: int) -> int:
     """Position of ``key`` in ascending unique ``keys``, -1 where absent (compiled;
@@ -122,14 +106,6 @@ def position_in(keys: np.ndarray, key: int, lo: int, hi: int) -> int:
         else:
             hi = mid
     return lo if lo < end and keys[lo] == key else -1
-
-
-@njit(cache=True, nogil=True)
-def _key_positions(
-    indptr: np.ndarray, columns: np.ndarray, rows: np.ndarray, items: np.ndarray, out: np.ndarray
-) -> None:
-    for j in range(items.shape[0]):
-        out[j] = position_in(columns, items[j], indptr[rows[j]], indptr[rows[j] + 1])
 
 
 def purchase_frame(history: History) -> pl.DataFrame:

@@ -31,12 +31,11 @@ from segrec.ranking.candidates import (
 )
 from segrec.ranking.config import CandidateConfig, RankingConfig, WindowsConfig
 from segrec.ranking.features import (
-    attribute_features,
     customer_features,
+    feature_tables,
     item_features,
     own_features,
     pair_features,
-    segment_features,
 )
 from segrec.ranking.sources import best_sellers, block_sources
 from segrec.ranking.state import RankingState, history_before
@@ -130,9 +129,8 @@ def build_tables(state: RankingState) -> None:
         pair_weights,
         customer_features,
         own_features,
-        attribute_features,
         item_features,
-        segment_features,
+        feature_tables,
         best_sellers,
     ):
         state.derived(build)
