@@ -367,8 +367,6 @@ def candidate_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(block position, item) of every candidate, int64, sorted by position then item."""
     n = len(block)
-    at, pos = state.pairs.rows_of(block.rows)
-    own = np.flatnonzero(state.pairs.column("rank")[pos] <= cfg.own)
     tops = [np.zeros((n, 0), np.int64)]  # (block, N) top lists, 0-padded
     if cfg.neighbours:
         tops.append(neighbours.top(cfg.neighbours))
@@ -378,36 +376,55 @@ def candidate_pairs(
     if cfg.segment:
         for j, seg in enumerate(state.segments):
             tops.append(seg.top[block.labels[:, j], : cfg.segment])
-    if cfg.popular:
-        tops.append(state.popular[None, : cfg.popular].repeat(n, axis=0))
     listed = np.concatenate(tops, axis=1).astype(np.int64, copy=False)
-    return _union(at[own], state.pairs.items[pos[own]], listed, state.n_columns)
+    pairs = state.pairs
+    return _union(
+        pairs.indptr, pairs.items, pairs.column("rank"), block.rows, cfg.own, listed,
+        state.popular[: cfg.popular], state.n_columns,
+    )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _union(
-    own_at: np.ndarray, own_items: np.ndarray, listed: np.ndarray, n_columns: int
+    indptr: np.ndarray,
+    pair_items: np.ndarray,
+    pair_rank: np.ndarray,
+    rows: np.ndarray,
+    own: int,
+    listed: np.ndarray,
+    popular: np.ndarray,
+    n_columns: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The union of the own items (``own_at``: their block position) and of each row's
-    ``listed`` items (0: padding), as (position, item) sorted and unique: marked in a
-    bitmap over the block's (position, item) cells and read back in order. A sort of the
-    few hundred keys and numpy's mask, divmod and filter took 0.07 ms a customer; the
-    bitmap is the block's dense score matrix's size over 32, which ``score`` allocates
-    anyway."""
+    """The union of each customer's own items ranked ``own`` or better (the pair table's
+    CSR ``indptr``, ``pair_items``, ``pair_rank`` at the block's ``rows``), of each
+    row's ``listed`` items (0: padding) and of the ``popular`` ones, as (position, item)
+    sorted and unique: marked in a bitmap over the block's (position, item) cells and
+    read back in order. A sort of the few hundred keys and numpy's mask, divmod and
+    filter took 0.07 ms a customer, the own items' slices and masks a dozen numpy calls
+    more; the bitmap is the block's dense score matrix's size over 32, which ``score``
+    allocates anyway."""
     cells = listed.shape[0] * n_columns
     marked = np.zeros((cells + 63) >> 6, np.uint64)
     one = np.uint64(1)
-    for k in range(own_items.shape[0]):
-        if own_items[k] > 0:
-            cell = own_at[k] * n_columns + own_items[k]
-            marked[cell >> 6] |= one << np.uint64(cell & 63)
     for r in range(listed.shape[0]):
+        first = r * n_columns
+        for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
+            if pair_rank[p] <= own and pair_items[p] > 0:
+                cell = first + pair_items[p]
+                marked[cell >> 6] |= one << np.uint64(cell & 63)
         for j in range(listed.shape[1]):
             if listed[r, j] > 0:
-                cell = r * n_columns + listed[r, j]
+                cell = first + listed[r, j]
                 marked[cell >> 6] |= one << np.uint64(cell & 63)
-    b = np.empty(own_items.shape[0] + listed.size, np.int64)  # at most: each marked once
-    items = np.empty(b.shape[0], np.int64)
+        for j in range(popular.shape[0]):
+            if popular[j] > 0:
+                cell = first + popular[j]
+                marked[cell >> 6] |= one << np.uint64(cell & 63)
+    size = listed.shape[0] * (listed.shape[1] + popular.shape[0])  # at most: each marked once
+    for r in range(listed.shape[0]):
+        size += indptr[rows[r] + 1] - indptr[rows[r]]
+    b = np.empty(size, np.int64)
+    items = np.empty(size, np.int64)
     m, row = 0, 0
     for word in range(marked.shape[0]):
         bits = marked[word]
