@@ -264,23 +264,26 @@ def _scores(
         out[j] = OFFSET + min(max(r, -CLIP), CLIP)
         if kind == _MODEL or not x[j, is_new] > 0.5:
             continue
-        log_prior = 0.0
-        for c in prior:
-            log_prior += np.log(np.float64(x[j, c]) + EPS)
-        log_prior /= prior.shape[0]
+        log_prior, linear = 0.0, 0.0  # each computed only where the strategy reads it
+        if kind != _LINEAR:
+            for c in prior:
+                log_prior += np.log(np.float64(x[j, c]) + EPS)
+            log_prior /= prior.shape[0]
+        if kind in (_LINEAR, _ENSEMBLE):
+            for k in range(at.shape[0]):
+                v = np.float64(x[j, at[k]])
+                f = np.log(v + 1e-7) if share[k] else np.log1p(100.0 * max(v, 0.0))
+                linear += (f - mean[k]) / scale[k] * coef[k]
+            linear += intercept
         if kind == _PRIOR:
             out[j] = _BELOW + min(max(log_prior + PRIOR_SPAN, 0.0), PRIOR_SPAN)
             continue
-        log_odds = 0.0
-        for k in range(at.shape[0]):
-            v = np.float64(x[j, at[k]])
-            f = np.log(v + 1e-7) if share[k] else np.log1p(100.0 * max(v, 0.0))
-            log_odds += (f - mean[k]) / scale[k] * coef[k]
-        log_odds += intercept
-        if kind == _BLEND:
+        if kind == _LINEAR:
+            log_odds = linear
+        elif kind == _BLEND:
             log_odds = (r + log_prior) / 2.0
-        elif kind == _ENSEMBLE:
-            log_odds = (r + log_odds + log_prior) / 3.0
+        else:  # ensemble
+            log_odds = (r + linear + log_prior) / 3.0
         out[j] = OFFSET + min(max(log_odds, -CLIP), CLIP)
 
 
