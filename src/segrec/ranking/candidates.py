@@ -340,7 +340,7 @@ def _item_sums(
                 if lo <= key < hi:
                     cell = key - lo
                     dense[cell] += w * data[e]
-                    touched[cell >> 6] |= one << np.uint64(cell & 63)
+                    _mark(touched, cell)
         for word in range(touched.shape[0]):
             bits = touched[word]
             while bits:
@@ -410,16 +410,13 @@ def _union(
         first = r * n_columns
         for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
             if pair_rank[p] <= own and pair_items[p] > 0:
-                cell = first + pair_items[p]
-                marked[cell >> 6] |= one << np.uint64(cell & 63)
+                _mark(marked, first + pair_items[p])
         for j in range(listed.shape[1]):
             if listed[r, j] > 0:
-                cell = first + listed[r, j]
-                marked[cell >> 6] |= one << np.uint64(cell & 63)
+                _mark(marked, first + listed[r, j])
         for j in range(popular.shape[0]):
             if popular[j] > 0:
-                cell = first + popular[j]
-                marked[cell >> 6] |= one << np.uint64(cell & 63)
+                _mark(marked, first + popular[j])
     size = listed.shape[0] * (listed.shape[1] + popular.shape[0])  # at most: each marked once
     for r in range(listed.shape[0]):
         size += indptr[rows[r] + 1] - indptr[rows[r]]
@@ -437,6 +434,12 @@ def _union(
             m += 1
             bits ^= low
     return b[:m], items[:m]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mark(bitmap: np.ndarray, cell: int) -> None:
+    """Set bit ``cell`` of a uint64 ``bitmap`` (word ``cell >> 6``, bit ``cell & 63``)."""
+    bitmap[cell >> 6] |= np.uint64(1) << np.uint64(cell & 63)
 
 
 @njit(cache=True, nogil=True)

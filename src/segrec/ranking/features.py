@@ -246,7 +246,7 @@ def feature_tables(state: RankingState) -> FeatureTables:
     """The ``FeatureTables`` of a state (``RankingState.derived``)."""
     shares = attribute_features(state)
     sizes = np.array([len(t) for t in shares], np.int64)  # pairs + the absent row
-    base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    base = _starts(sizes)
     n_rows = len(state.customer_stats)
     indptr = np.zeros((len(shares), n_rows + 1), np.int64)
     values = np.full(int(sizes.sum()), -1, np.int64)
@@ -254,7 +254,6 @@ def feature_tables(state: RankingState) -> FeatureTables:
         indptr[k] = att.customers.indptr + base[k]
         values[base[k] : base[k] + len(att.customers.items)] = att.customers.items
     segments = segment_features(state)
-    seg_sizes = np.array([len(t) for t in segments], np.int64)
     return FeatureTables(
         own=state.derived(own_features),
         customer=state.derived(customer_features),
@@ -267,8 +266,13 @@ def feature_tables(state: RankingState) -> FeatureTables:
         attribute_shares=_stacked(shares),
         attribute_absent=base + sizes - 1,
         segment_shares=_stacked(segments),
-        segment_base=np.concatenate([[0], np.cumsum(seg_sizes)[:-1]]).astype(np.int64),
+        segment_base=_starts(np.array([len(t) for t in segments], np.int64)),
     )
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """int64: where each of tables of ``sizes`` rows starts when they are stacked."""
+    return (np.cumsum(sizes) - sizes).astype(np.int64)
 
 
 def _stacked(tables: tuple[np.ndarray, ...]) -> np.ndarray:
