@@ -15,6 +15,7 @@ from segrec.export import ExportConfig, export_bundle, two_tower_contents, write
 from segrec.models import ModelConfig
 from segrec.pipeline import prepare_data
 from segrec.recommender import History
+from segrec.training.copurchase import fit_copurchase
 from segrec.training.features import FeatureSpace
 from segrec.training.module import make_model
 from segrec.training.recommender import TwoTowerRecommender
@@ -38,7 +39,8 @@ def _recommender(history: History, **model: object) -> TwoTowerRecommender:
     features = FeatureSpace.fit(
         cfg, history.item_map, history.items, history.interactions, history.segments
     )
-    return TwoTowerRecommender(make_model(cfg, features), features).fit(history)
+    prior = fit_copurchase(cfg, history, features) if cfg.copurchase_rank else None
+    return TwoTowerRecommender(make_model(cfg, features, prior), features).fit(history)
 
 
 def _check(history: History, tmp_path: Path, **model: object) -> None:
@@ -83,6 +85,7 @@ def test_export_stage_writes_under_the_run_directory(history: History, tmp_path:
     [
         {"pooling": "mean"},
         {"history_items": "distinct", "item_bias": True, "segment_bias": True},
+        {"history_items": "distinct", "copurchase_rank": 4, "copurchase_min_support": 2},
         {"use_numeric": False},
         {"use_ids": False, "use_segments": False},
     ],

@@ -73,6 +73,40 @@ def test_segment_bias_adds_each_label_bias_inside_the_inner_product() -> None:
     assert ids_only.n_labels == 0 and ids_only.output_dim == 8
 
 
+def test_copurchase_prior_adds_its_scaled_product_inside_the_inner_product() -> None:
+    cfg = replace(CFG, copurchase_rank=3)
+    sizes = replace(SIZES, copurchase_items=4)
+    torch.manual_seed(1)
+    model = TwoTower(cfg, sizes).eval()
+    rows = torch.tensor([0, 1, 0, 2, 3, 0, 4, 0, 0, 0, 0])  # items 1, 3, 4, 6 modelled
+    history_table, item_table = torch.randn(5, 3), torch.randn(5, 3)
+    history_table[0] = item_table[0] = 0.0
+    model.set_copurchase(rows, history_table, item_table, scale=7.0)
+    history = inputs()[2]
+    u, v = model.customer_vectors(*inputs()), model.item_vectors()
+    assert model.output_dim == 11 and u.shape == (3, 11) and v.shape == (SIZES.n_items, 11)
+    # The prior's score: 7 * sum over the history of h[rows[i]] . w[rows[j]], by hand.
+    prior = torch.zeros(3, SIZES.n_items)
+    for b in range(3):
+        for i in history[b].tolist():
+            for j in range(SIZES.n_items):
+                prior[b, j] += 7.0 * float(history_table[rows[i]] @ item_table[rows[j]])
+    cosine = u[:, :8] @ v[:, :8].T
+    expected = cosine / CFG.temperature + prior
+    assert torch.allclose((u @ v.T) * model.logit_scale(), expected, atol=1e-3)
+    # The tables travel with the state dict; the scale is the one learned parameter.
+    trainable = {n for n, p in model.named_parameters() if "copurchase" in n}
+    assert trainable == {"copurchase_log_scale"}
+    assert {"copurchase_rows", "copurchase_history", "copurchase_items"} <= set(model.state_dict())
+
+
+def test_copurchase_prior_needs_its_tables_and_the_history() -> None:
+    with pytest.raises(ValueError, match="copurchase_items is 0"):
+        TwoTower(replace(CFG, copurchase_rank=3), SIZES)
+    with pytest.raises(ValueError, match="copurchase_rank > 0 reads the history"):
+        replace(CFG, copurchase_rank=3, use_history=False).check()
+
+
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_padding_is_masked(pooling: str) -> None:
     pool = HistoryPooling(pooling, 4, 5)
@@ -154,6 +188,47 @@ def test_sampled_softmax_loss_decreases_and_masks_hits() -> None:
     assert last < 0.6 * first
     assert loss_fn.negative_p[0] == 0  # never samples the unknown item
     assert (loss_fn.negative_p[1:] > 0).all()  # ... but every real one, bought or not
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_known_items_are_no_negatives_when_masked(sampled: bool) -> None:
+    """With ``known``, an item of the customer's history leaves its basket's loss alone,
+    whatever its vector; without, moving it changes the loss."""
+    model = make(replace(CFG, share_item_embeddings=False))  # item 3's vector moves alone
+    customer, segments, history, numeric = inputs(1)  # history: items 3 and 4
+    targets, rows = torch.tensor([5, 6]), torch.tensor([0, 0])
+    loss_fn = (
+        SampledSoftmax(torch.ones(SIZES.n_items), lines_per_batch=2, n_negatives=64)
+        if sampled
+        else full_softmax_loss
+    )
+
+    def loss(known: torch.Tensor | None) -> float:
+        torch.manual_seed(0)  # the same sampled negatives every call
+        u = model.customer_vectors(customer, segments, history, numeric)
+        return float(loss_fn(model, u, targets, rows, None, known))
+
+    before = (loss(history), loss(None))
+    with torch.no_grad():
+        model.item_tower.ids.weight[3] *= -5.0
+    assert loss(history) == pytest.approx(before[0], abs=1e-6)
+    assert loss(None) != pytest.approx(before[1], abs=1e-3)
+
+
+def test_tower_weight_scales_the_cosine_and_leaves_the_biases() -> None:
+    model = make(replace(CFG, item_bias=True, tower_weights=[0.0, 0.5, 1.0]))
+    with torch.no_grad():
+        model.item_bias.weight.copy_(torch.linspace(-2, 2, SIZES.n_items).unsqueeze(1))
+    full = (model.customer_vectors(*inputs()) @ model.item_vectors().T) * model.logit_scale()
+    model.set_tower_weight(0.5)
+    half = (model.customer_vectors(*inputs()) @ model.item_vectors().T) * model.logit_scale()
+    bias = model.item_bias.weight.T
+    assert torch.allclose(half - bias, 0.5 * (full - bias), atol=1e-4)
+    assert "tower_weight" in model.state_dict()  # the chosen weight is saved with the model
+    with pytest.raises(ValueError, match="tower_weights is null"):
+        make().set_tower_weight(0.5)
+    with pytest.raises(ValueError, match=r"model\.tower_weights"):
+        replace(CFG, tower_weights=[]).check()
 
 
 @pytest.mark.parametrize("sampled", [False, True])

@@ -17,6 +17,7 @@ import torch
 
 from segrec.recommender import check_scores
 from segrec.training.fit import fit_model
+from segrec.training.loop import train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
 from tests.training.common import (
     NO_LOGGER,
@@ -117,3 +118,18 @@ def test_gpu_preset_trains(tmp_path: Path) -> None:
     gpu = replace(TINY_TRAINER, accelerator="gpu", precision="bf16-mixed", max_epochs=1)
     run = train_two_tower(TINY_MODEL, gpu, validation.history, validation, segments_at(data))
     assert run.epochs == 1 and run.best_score > 0
+
+
+def test_tower_weight_is_chosen_on_validation_and_carried_to_a_refit(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    validation, test = periods(data, split)
+    cfg = replace(TINY_MODEL, item_bias=True, tower_weights=[0.0, 1.0])
+    run = train_two_tower(cfg, TINY_TRAINER, validation.history, validation, segments_at(data), 7)
+    rows = run.tower_weight_metrics
+    assert [r["tower_weight"] for r in rows] == [0.0, 1.0]
+    best = max(rows, key=lambda r: r["val/new_recall@20"])
+    assert run.tower_weight == best["tower_weight"] == float(run.model.tower_weight)
+    refit = train_two_tower(
+        cfg, TINY_TRAINER, test.history, None, segments_at(data), 7, max_epochs=1, tower_weight=0.0
+    )
+    assert float(refit.model.tower_weight) == 0.0 and refit.tower_weight == 0.0

@@ -71,6 +71,23 @@ class ModelConfig:
     # weigh 1). Below 1 the model spends itself on what is new to the customer, which the
     # ranker cannot get from the customer's own history; 0 drops repeats as targets.
     repeat_weight: float = 1.0
+    # false: the items of the customer's history are no negatives of its baskets, so that
+    # with repeat_weight 0 the towers learn to rank what is new to the customer among what
+    # is new to them (the column the model is judged on; the ranker handles repeats).
+    known_negatives: bool = True
+    # Co-purchase prior (segrec.training.copurchase): EASE's item-item weights over the
+    # copurchase_items best-supported items (each bought by >= copurchase_min_support
+    # customers, ridge copurchase_l2), truncated to rank copurchase_rank, kept fixed; the
+    # score adds scale * sum over the history of h_i . v_j, scale learned. 0: no prior.
+    copurchase_rank: int = 0
+    copurchase_items: int = 6000
+    copurchase_min_support: int = 5
+    copurchase_l2: float = 500.0
+    # Candidate weights of the towers' cosine in the score (the biases and the co-purchase
+    # prior keep weight 1), the best on the validation period's Recall@K chosen after
+    # training; null: 1. Why: the cosine, trained on the training period, can over-rule
+    # the prior and biases on new items (see TwoTower).
+    tower_weights: list[float] | None = None
     # Behavioural segments are re-assigned every N days of the training period so that each
     # example sees the labels it would have had then (null: the labels as of the cutoff).
     segment_snapshot_days: int | None = 14
@@ -97,6 +114,18 @@ class ModelConfig:
                 raise ValueError(f"model.{key} must be in [0, 1], got {getattr(self, key)}")
         if self.repeat_weight < 0:
             raise ValueError(f"model.repeat_weight must be >= 0, got {self.repeat_weight}")
+        if self.copurchase_rank < 0:
+            raise ValueError(f"model.copurchase_rank must be >= 0, got {self.copurchase_rank}")
+        if self.copurchase_rank and not self.use_history:
+            raise ValueError("model.copurchase_rank > 0 reads the history: needs use_history")
+        if self.copurchase_rank and self.copurchase_l2 <= 0:
+            raise ValueError(f"model.copurchase_l2 must be > 0, got {self.copurchase_l2}")
+        if self.tower_weights is not None and (
+            not self.tower_weights or min(self.tower_weights) < 0
+        ):
+            raise ValueError(
+                f"model.tower_weights: {self.tower_weights}, expected null or weights >= 0"
+            )
         if self.temperature <= 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
 

@@ -44,11 +44,20 @@ def full_softmax_loss(
     targets: Tensor,
     rows: Tensor,
     weights: Tensor | None = None,
+    known: Tensor | None = None,
 ) -> Tensor:
     """Weighted mean cross-entropy of ``targets`` over every real item (the unknown item 0
     is left out of the softmax)."""
     items = model.item_vectors()[1:]  # (n_items - 1, d)
     logits = (customers * model.logit_scale()) @ items.T  # (B, n_items - 1)
+    if known is not None:
+        mask = torch.zeros(
+            logits.shape[0], logits.shape[1] + 1, dtype=torch.bool, device=logits.device
+        )
+        mask.scatter_(1, known, True)  # padding (0) lands in column 0, dropped below
+        mask = mask[:, 1:]
+        mask[rows, targets - 1] = False
+        logits = logits.masked_fill(mask, NEG)
     log_p = torch.log_softmax(logits.float(), dim=1)
     return weighted_mean(-log_p[rows, targets - 1], weights)
 
@@ -92,6 +101,7 @@ class SampledSoftmax(nn.Module):
         targets: Tensor,
         rows: Tensor,
         weights: Tensor | None = None,
+        known: Tensor | None = None,
     ) -> Tensor:
         negatives = torch.multinomial(self.negative_p, self.n_negatives, replacement=True)
         candidates, column = torch.unique(torch.cat([targets, negatives]), return_inverse=True)
@@ -102,6 +112,11 @@ class SampledSoftmax(nn.Module):
         # A candidate is not a negative of basket b if its item is one of b's lines.
         positive = torch.zeros_like(logits, dtype=torch.bool)
         positive[rows, own_column] = True
+        if known is not None:
+            n = model.sizes.n_items
+            baskets = torch.arange(logits.shape[0], device=logits.device)
+            keys = baskets[:, None] * n + candidates[None, :]
+            positive |= torch.isin(keys, baskets[:, None] * n + known) & (candidates > 0)
         negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
         own = logits[rows, own_column]  # (T,)
         return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)

@@ -21,13 +21,15 @@ NEG = -1e9  # masked attention logit (finite, so an all-padding row gives no NaN
 
 @dataclass(frozen=True)
 class TowerSizes:
-    """Vocabulary sizes, each counting the unknown slot 0 (``len(IdMap) + 1``)."""
+    """Vocabulary sizes, each counting the unknown slot 0 (``len(IdMap) + 1``), except
+    ``copurchase_items``."""
 
     n_customers: int
     n_items: int
     segment_sizes: list[int] = field(default_factory=list)
     attribute_sizes: list[int] = field(default_factory=list)
     n_numeric: int = 0
+    copurchase_items: int = 0  # m, items of the co-purchase prior's tables (0: none)
 
     def to_dict(self) -> dict:
         return asdict(self)

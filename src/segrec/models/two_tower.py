@@ -8,6 +8,7 @@ are exported.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,6 +42,13 @@ class TwoTower(nn.Module):
     best sellers (a region's stores stock what its customers buy) are a table of items by
     labels of full rank, which a d-dim cosine spreads thin; as biases they are learned as
     directly as segment popularity counts them, for cold customers as for warm ones.
+
+    With ``cfg.copurchase_rank`` k the score also adds the co-purchase prior
+    (``segrec.training.copurchase``): a · Σ_{i in history} h_i · w_j, from two fixed item
+    tables h, w (rank-k EASE) and a learned scale a. It is carried the same way: u' gains
+    the k-dim Σ h_i, v' gains a · w_j / logit_scale. Why fixed: fine-tuned on
+    next-purchase targets, the tables drift to what the towers learn alone, which is worse
+    on new items; kept, they leave the towers to learn what co-purchase does not say.
     """
 
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
@@ -65,6 +73,21 @@ class TwoTower(nn.Module):
             self.register_buffer("label_onehot", torch.eye(self.n_labels), persistent=False)
             self.segment_bias = nn.Embedding(sizes.n_items, self.n_labels)
             nn.init.zeros_(self.segment_bias.weight)
+        if cfg.tower_weights is not None:
+            # Persistent: the weight chosen on validation is part of the saved model.
+            self.register_buffer("tower_weight", torch.ones(()))
+        self.copurchase_rank = cfg.copurchase_rank
+        if self.copurchase_rank:
+            if not sizes.copurchase_items:
+                raise ValueError(
+                    "TwoTower: model.copurchase_rank > 0 but sizes.copurchase_items is 0 "
+                    "(fit the prior with segrec.training.copurchase first)"
+                )
+            shape = (sizes.copurchase_items + 1, cfg.copurchase_rank)
+            self.register_buffer("copurchase_rows", torch.zeros(sizes.n_items, dtype=torch.long))
+            self.register_buffer("copurchase_history", torch.zeros(shape))
+            self.register_buffer("copurchase_items", torch.zeros(shape))
+            self.copurchase_log_scale = nn.Parameter(torch.zeros(()))
 
     def _finish(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=-1) if self.cfg.normalize else x
@@ -72,18 +95,41 @@ class TwoTower(nn.Module):
     @property
     def output_dim(self) -> int:
         """Size of the vectors both towers return: d, plus the bias columns."""
-        return self.cfg.dim + int(self.cfg.item_bias) + self.n_labels
+        return self.cfg.dim + int(self.cfg.item_bias) + self.n_labels + self.copurchase_rank
+
+    def set_copurchase(self, rows: Tensor, history: Tensor, items: Tensor, scale: float) -> None:
+        """Fill the co-purchase prior's tables (see ``CopurchaseFactors``) and its scale."""
+        with torch.no_grad():
+            self.copurchase_rows.copy_(rows)
+            self.copurchase_history.copy_(history)
+            self.copurchase_items.copy_(items)
+            self.copurchase_log_scale.fill_(math.log(scale))
+
+    def set_tower_weight(self, weight: float) -> None:
+        """Weight of the towers' cosine in the score (``cfg.tower_weights``)."""
+        if self.cfg.tower_weights is None:
+            raise ValueError("TwoTower.set_tower_weight: model.tower_weights is null")
+        self.tower_weight.fill_(weight)
+
+    def copurchase_sums(self, history: Tensor) -> Tensor:
+        """(B, L) history item indices → (B, k): Σ h_i over the history (padding: row 0,
+        zeros)."""
+        return self.copurchase_history[self.copurchase_rows[history]].sum(dim=1)
 
     def customer_vectors(
         self, customer: Tensor, segments: Tensor, history: Tensor, numeric: Tensor
     ) -> Tensor:
         """(B,), (B, F), (B, L), (B, N) → (B, output_dim); see ``CustomerTower``."""
         u = self._finish(self.customer_tower(customer, segments, history, numeric))
+        if self.cfg.tower_weights is not None:
+            u = u * self.tower_weight
         if self.cfg.item_bias:
             u = torch.cat([u, torch.ones_like(u[:, :1])], dim=1)
         if self.n_labels:
             onehot = self.label_onehot[segments + self.label_offsets].sum(dim=1)  # (B, n_labels)
             u = torch.cat([u, onehot.to(u.dtype)], dim=1)
+        if self.copurchase_rank:
+            u = torch.cat([u, self.copurchase_sums(history).to(u.dtype)], dim=1)
         return u
 
     def item_vectors(self, items: Tensor | None = None) -> Tensor:
@@ -96,6 +142,9 @@ class TwoTower(nn.Module):
             v = torch.cat([v, self.item_bias(items) / self.logit_scale()], dim=1)
         if self.n_labels:
             v = torch.cat([v, self.segment_bias(items) / self.logit_scale()], dim=1)
+        if self.copurchase_rank:
+            scale = self.copurchase_log_scale.exp() / self.logit_scale()
+            v = torch.cat([v, self.copurchase_items[self.copurchase_rows[items]] * scale], dim=1)
         return v
 
     def logit_scale(self) -> float:

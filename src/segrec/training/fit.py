@@ -116,6 +116,7 @@ def fit_model(
             make_loggers(logger_cfg, log_dir, "refit"),
             resume,
             max_epochs=selected["best_epoch"],
+            tower_weight=selected.get("tower_weight"),
         )
         refit = _run_metrics(run)
         final = TwoTowerRecommender(run.model, run.features, name)
@@ -137,6 +138,8 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
     return {
         "epochs": run.epochs,
         "best_epoch": run.best_epoch,
+        "tower_weight": run.tower_weight,
+        "tower_weight_metrics": run.tower_weight_metrics,
         "validation": {k: round(v, 5) for k, v in best.items() if k.startswith("val/")},
         "seconds": round(run.seconds, 2),
         "train_seconds": round(run.train_seconds, 2),

@@ -27,6 +27,7 @@ from segrec.models.two_tower import TwoTower
 from segrec.recommender import History
 from segrec.training.callbacks import RetrievalValidation, Throughput
 from segrec.training.config import TrainerConfig
+from segrec.training.copurchase import fit_copurchase
 from segrec.training.examples import (
     EpochBatches,
     ExampleBatches,
@@ -59,6 +60,8 @@ class TrainingRun:
     n_examples: int
     checkpoint_dir: Path | None
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)
+    tower_weight: float = 1.0
+    tower_weight_metrics: list[dict[str, float]] = field(default_factory=list)
 
 
 def prepare(
@@ -106,10 +109,13 @@ def train_two_tower(
     resume: bool = False,
     max_epochs: int | None = None,
     callbacks: Sequence[L.Callback] = (),
+    tower_weight: float | None = None,
 ) -> TrainingRun:
     """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
-    best epoch's weights. ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any;
-    ``callbacks`` are added to the trainer's."""
+    best epoch's weights, and choose the towers' weight among ``model.tower_weights`` on
+    it. Without ``validation``, ``tower_weight`` is set (a refit's, from its selection run).
+    ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any; ``callbacks`` are added
+    to the trainer's."""
     started = time.perf_counter()
     _quiet_lightning()
     if trainer_cfg.num_threads:
@@ -117,7 +123,9 @@ def train_two_tower(
     L.seed_everything(seed, workers=True, verbose=False)
     features, _, examples = prepare(cfg, history, segments_at)
     counts = examples.target_counts(len(history.item_map) + 1)
-    task = TwoTowerTask(make_model(cfg, features), counts, examples.n_lines / len(examples), seed)
+    copurchase = fit_copurchase(cfg, history, features) if cfg.copurchase_rank else None
+    model = make_model(cfg, features, copurchase, examples)
+    task = TwoTowerTask(model, counts, examples.n_lines / len(examples), seed)
     throughput = Throughput()
     callbacks = [throughput, *callbacks]
     validator = None
@@ -185,6 +193,11 @@ def train_two_tower(
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
             task.load_state_dict(state["state_dict"])
             best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
+    weight_metrics: list[dict[str, float]] = []
+    if cfg.tower_weights is not None:
+        if validator is not None:
+            tower_weight, weight_metrics = choose_tower_weight(task, validator, cfg.tower_weights)
+        task.model.set_tower_weight(1.0 if tower_weight is None else tower_weight)
     return TrainingRun(
         model=task.model.cpu().eval(),
         features=features,
@@ -197,4 +210,19 @@ def train_two_tower(
         n_examples=examples.n_lines,
         checkpoint_dir=checkpoint_dir,
         epoch_metrics=validator.results if validator else [],
+        tower_weight=1.0 if tower_weight is None else tower_weight,
+        tower_weight_metrics=weight_metrics,
     )
+
+
+def choose_tower_weight(
+    task: TwoTowerTask, validator: RetrievalValidation, weights: Sequence[float]
+) -> tuple[float, list[dict[str, float]]]:
+    """The weight of ``weights`` whose model scores best on the validator's monitor (the
+    first of equals), and every weight's validation metrics."""
+    rows = []
+    for weight in weights:
+        task.model.set_tower_weight(weight)
+        rows.append({"tower_weight": float(weight), **validator.evaluate(task)})
+    best = max(rows, key=lambda r: r[validator.monitor])  # max keeps the first of equals
+    return best["tower_weight"], rows

@@ -7,14 +7,19 @@ epoch, and logged as ``val/recall@20`` for early stopping and checkpointing.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import lightning as L
 import torch
+from scipy.optimize import minimize_scalar
 from torch import Tensor
 
 from segrec.models.config import ModelConfig
 from segrec.models.loss import SampledSoftmax, full_softmax_loss
 from segrec.models.two_tower import TwoTower
-from segrec.training.examples import Batch
+from segrec.training.copurchase import CopurchaseFactors
+from segrec.training.examples import Batch, Examples
 from segrec.training.features import FeatureSpace
 
 
@@ -55,9 +60,10 @@ class TwoTowerTask(L.LightningModule):
         customer, history, numeric = self.hidden_inputs(batch)
         u = self.model.customer_vectors(customer, batch["segments"], history, numeric)
         targets, rows, weights = batch["target"], batch["target_row"], batch["weight"]
+        known = None if self.cfg.known_negatives else batch["history"]
         if self.sampled is not None:
-            return self.sampled(self.model, u, targets, rows, weights)
-        return full_softmax_loss(self.model, u, targets, rows, weights)
+            return self.sampled(self.model, u, targets, rows, weights, known)
+        return full_softmax_loss(self.model, u, targets, rows, weights, known)
 
     def hidden_inputs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         """Customer id, history and numeric features of the baskets, in training with the
@@ -110,6 +116,52 @@ def init_item_bias(model: TwoTower, target_counts: Tensor) -> None:
         model.item_bias.weight.copy_((log_share - log_share[1:].mean()).float().unsqueeze(1))
 
 
-def make_model(cfg: ModelConfig, features: FeatureSpace) -> TwoTower:
-    """A fresh ``TwoTower`` sized for ``features``, its item attribute table filled in."""
-    return TwoTower(cfg, features.sizes(), torch.from_numpy(features.item_attributes))
+def make_model(
+    cfg: ModelConfig,
+    features: FeatureSpace,
+    copurchase: CopurchaseFactors | None = None,
+    examples: Examples | None = None,
+) -> TwoTower:
+    """A fresh ``TwoTower`` sized for ``features``, its item attribute table filled in, and
+    its co-purchase prior's tables when given (scaled to fit ``examples``' targets)."""
+    sizes = features.sizes()
+    if copurchase is not None:
+        sizes = replace(sizes, copurchase_items=copurchase.n_items)
+    model = TwoTower(cfg, sizes, torch.from_numpy(features.item_attributes))
+    if copurchase is not None:
+        rows, history, items = (
+            torch.from_numpy(a) for a in (copurchase.rows, copurchase.history, copurchase.items)
+        )
+        model.set_copurchase(rows, history, items, 1.0)
+        if examples is not None:
+            model.set_copurchase(rows, history, items, calibrate_copurchase(model, examples))
+    return model
+
+
+def calibrate_copurchase(model: TwoTower, examples: Examples, n_baskets: int = 4096) -> float:
+    """The scale a of the co-purchase prior under which softmax(a · prior) over the
+    modelled items best predicts the training targets (maximum likelihood on up to
+    ``n_baskets`` baskets spread over the training period).
+
+    Why: the scale is learned, but Adam moves its log by about ``lr`` a step, and one
+    epoch is a few hundred steps: starting from an arbitrary value, the prior would be
+    mis-weighted for most of the run. The likelihood is concave in a, so a bounded
+    one-dimensional search finds its maximum.
+    """
+    index = torch.linspace(0, len(examples) - 1, min(n_baskets, len(examples))).long().unique()
+    batch = examples.batch(index)
+    with torch.no_grad():
+        scores = model.copurchase_sums(batch["history"]) @ model.copurchase_items[1:].T
+        column = model.copurchase_rows[batch["target"]] - 1
+        known = column >= 0
+        rows, column = batch["target_row"][known], column[known]
+        if not len(rows) or not scores.abs().max() > 0:
+            return 1.0 / model.cfg.temperature
+        scores = scores.double()
+
+        def loss(log_a: float) -> float:
+            logits = scores * math.exp(log_a)
+            return float((logits.logsumexp(dim=1)[rows] - logits[rows, column]).mean())
+
+        best = minimize_scalar(loss, bounds=(-5.0, 12.0), method="bounded")
+    return float(math.exp(best.x))

@@ -92,6 +92,7 @@ class TrainableTwoTower:
                 segments_at,
                 self.seed,
                 max_epochs=run.best_epoch,
+                tower_weight=run.tower_weight,
             )
         self._fitted = TwoTowerRecommender(run.model, run.features, self.name).fit(history)
         return self
