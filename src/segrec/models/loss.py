@@ -18,7 +18,9 @@ distinct candidates the inclusion probability, 1 - exp(-expected count), as Tens
 unique samplers use): the model then learns p(item | customer), not p / popularity. The
 uniform share matters: an item nobody bought in training would otherwise never be a
 negative and could keep an arbitrary, high score. The items of a line's own basket are
-correct answers too, so they are left out of its negatives.
+correct answers too, so they are left out of its negatives; with ``known`` ((B, L) item
+indices, 0 = padding: the baskets' histories, ``model.known_negatives=false``) so are the
+items each customer had bought before.
 """
 
 from __future__ import annotations

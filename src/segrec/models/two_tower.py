@@ -49,6 +49,11 @@ class TwoTower(nn.Module):
     the k-dim Σ h_i, v' gains a · w_j / logit_scale. Why fixed: fine-tuned on
     next-purchase targets, the tables drift to what the towers learn alone, which is worse
     on new items; kept, they leave the towers to learn what co-purchase does not say.
+
+    With ``cfg.tower_weights`` the cosine u · v is multiplied by a weight (a buffer, saved
+    with the model) that training chooses on the validation period. Why: trained on the
+    training period, the cosine can over-rule the biases and the prior on new items
+    (Ta-Feng: new N@20 0.0535 with it, 0.0640 without).
     """
 
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
