@@ -118,7 +118,8 @@ class SampledSoftmax(nn.Module):
             n = model.sizes.n_items
             baskets = torch.arange(logits.shape[0], device=logits.device)
             keys = baskets[:, None] * n + candidates[None, :]
-            positive |= torch.isin(keys, baskets[:, None] * n + known) & (candidates > 0)
+            # Padding (0) never matches: item 0 is never a target nor drawn as a negative.
+            positive |= torch.isin(keys, baskets[:, None] * n + known)
         negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
         own = logits[rows, own_column]  # (T,)
         return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)

@@ -194,10 +194,11 @@ def train_two_tower(
             task.load_state_dict(state["state_dict"])
             best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
     weight_metrics: list[dict[str, float]] = []
+    if cfg.tower_weights is not None and validator is not None:
+        tower_weight, weight_metrics = choose_tower_weight(task, validator, cfg.tower_weights)
+    tower_weight = 1.0 if tower_weight is None else tower_weight
     if cfg.tower_weights is not None:
-        if validator is not None:
-            tower_weight, weight_metrics = choose_tower_weight(task, validator, cfg.tower_weights)
-        task.model.set_tower_weight(1.0 if tower_weight is None else tower_weight)
+        task.model.set_tower_weight(tower_weight)
     return TrainingRun(
         model=task.model.cpu().eval(),
         features=features,
@@ -210,7 +211,7 @@ def train_two_tower(
         n_examples=examples.n_lines,
         checkpoint_dir=checkpoint_dir,
         epoch_metrics=validator.results if validator else [],
-        tower_weight=1.0 if tower_weight is None else tower_weight,
+        tower_weight=tower_weight,
         tower_weight_metrics=weight_metrics,
     )
 
