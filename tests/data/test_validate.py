@@ -262,3 +262,56 @@ def test_customers_without_a_row_get_unknown_attributes(tmp_path: Path) -> None:
     data = load_data(config(tmp_path, GOOD, customers="cust,region\nA,north\nZ,west\n"))
     assert data.customers.rows() == [("A", "north"), ("B", None), ("Z", "west")]
     assert any("1 purchasing customers have no row" in n for n in data.notes)
+
+
+def test_two_extractions_of_one_zip_at_once_both_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs reading one zipped CSV for the first time at once (two benchmarks side by
+    side): the one that started first is held mid-copy until the other has finished, and
+    both end with the whole file (a shared temporary name made the first one fail)."""
+    import threading
+    import zipfile
+
+    from segrec.data import read
+
+    text = "cust,sku\n" + "".join(f"c{i},s{i}\n" for i in range(1000))
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.csv", text)
+    monkeypatch.setenv("SEGREC_CACHE", str(tmp_path / "cache"))
+    first_started, second_done = threading.Event(), threading.Event()
+    opened = zipfile.ZipFile.open
+
+    def held_open(self: zipfile.ZipFile, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        member = opened(self, *args, **kwargs)  # type: ignore[arg-type]
+        if threading.current_thread().name == "first":
+            read_chunk = member.read
+
+            def held_read(n: int = -1) -> bytes:
+                first_started.set()
+                second_done.wait(10)
+                return read_chunk(n)
+
+            member.read = held_read  # type: ignore[method-assign]
+        return member
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", held_open)
+    results: dict[str, object] = {}
+
+    def extract() -> None:
+        try:
+            results[threading.current_thread().name] = read._extract_member(archive, None)
+        except Exception as error:  # reported by the assertion below
+            results[threading.current_thread().name] = error
+
+    first = threading.Thread(target=extract, name="first")
+    first.start()
+    assert first_started.wait(10)
+    extract()  # the second job, in this thread
+    second_done.set()
+    first.join(10)
+    assert all(isinstance(r, Path) for r in results.values()), results
+    target = results["MainThread"]
+    assert isinstance(target, Path) and target.read_text() == text
+    assert [p.name for p in target.parent.iterdir()] == ["a.csv"]

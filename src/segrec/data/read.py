@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -57,11 +58,15 @@ def _extract_member(archive: Path, member: str | None) -> Path:
         target = _cache_dir() / "unzipped" / key.hexdigest()[:16] / Path(member).name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(target.suffix + ".part")
-            with zf.open(member) as src, open(tmp, "wb") as dst:
+            # A file of its own per process, renamed atomically: two jobs extracting the
+            # same archive at once each write whole copies, and the last rename wins.
+            with (
+                zf.open(member) as src,
+                tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as dst,
+            ):
                 while chunk := src.read(1 << 24):
                     dst.write(chunk)
-            tmp.replace(target)
+            Path(dst.name).replace(target)
     return target
 
 
