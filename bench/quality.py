@@ -97,11 +97,21 @@ def segrec_rows(
     segments_at = default_segments_at(cfg, data)
     extra = []
     for experiment in ABLATION if ablation else []:
-        variant = compose_config(workdir / experiment, [*overrides, f"experiment={experiment}"])
+        variant = compose_config(workdir / experiment, ablation_overrides(overrides, experiment))
         extra.append(train(variant, data, split, segments_at, console).candidate())
     trained = train(cfg, data, split, segments_at, console)
     result, _ = evaluate_with_ranker(cfg, data, split, segments_at, trained, console, extra)
     return result
+
+
+def ablation_overrides(overrides: list[str], experiment: str) -> list[str]:
+    """``overrides`` with the ablation's ``experiment`` applied on top of the one they
+    select, if any (``-o experiment=new_items --ablation``: ``experiment=[new_items,
+    ids_only]``, Hydra merging them in that order)."""
+    chosen = [o for o in overrides if o.startswith("experiment=")]
+    rest = [o for o in overrides if not o.startswith("experiment=")]
+    base = [o.split("=", 1)[1] for o in chosen[-1:]]
+    return [*rest, f"experiment=[{','.join([*base, experiment])}]"]
 
 
 def train(

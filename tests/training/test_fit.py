@@ -133,3 +133,17 @@ def test_tower_weight_is_chosen_on_validation_and_carried_to_a_refit(tmp_path: P
         cfg, TINY_TRAINER, test.history, None, segments_at(data), 7, max_epochs=1, tower_weight=0.0
     )
     assert float(refit.model.tower_weight) == 0.0 and refit.tower_weight == 0.0
+
+
+@pytest.mark.parametrize("ablation", ["ids_only", "with_segments"])
+def test_ablations_compose_on_top_of_another_experiment(tmp_path: Path, ablation: str) -> None:
+    """``experiment=[new_items,ids_only]`` (bench/quality.py --ablation with -o
+    experiment=new_items): the ablation's inputs, the other experiment's objective, and
+    no co-purchase prior without a purchase history."""
+    from tests.helpers import compose_config
+
+    model = compose_config(tmp_path, [f"experiment=[new_items,{ablation}]"]).model
+    model.check()
+    assert not model.use_history and model.copurchase_rank == 0
+    assert model.use_segments == (ablation == "with_segments")
+    assert not model.known_negatives and model.tower_weights == [0.0, 0.25, 0.5, 1.0]
