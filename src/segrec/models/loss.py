@@ -115,11 +115,15 @@ class SampledSoftmax(nn.Module):
         positive = torch.zeros_like(logits, dtype=torch.bool)
         positive[rows, own_column] = True
         if known is not None:
-            n = model.sizes.n_items
-            baskets = torch.arange(logits.shape[0], device=logits.device)
-            keys = baskets[:, None] * n + candidates[None, :]
-            # Padding (0) never matches: item 0 is never a target nor drawn as a negative.
-            positive |= torch.isin(keys, baskets[:, None] * n + known)
+            # Each history item's column among the candidates (sorted by torch.unique),
+            # where it is one: a search per history item, where matching (basket,
+            # candidate) keys against (basket, item) keys sorted all B x C of them (half
+            # of a step at L = 100). Padding (0) never matches: item 0 is never a target
+            # nor drawn as a negative.
+            at = torch.searchsorted(candidates, known).clamp_max(candidates.shape[0] - 1)
+            found = candidates[at] == known
+            baskets = torch.arange(known.shape[0], device=known.device)[:, None].expand_as(known)
+            positive[baskets[found], at[found]] = True
         negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
         own = logits[rows, own_column]  # (T,)
         return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)
