@@ -46,7 +46,7 @@ class CopurchaseFactors:
 def fit_copurchase(cfg: ModelConfig, history: History, features: FeatureSpace) -> CopurchaseFactors:
     """EASE on ``history``'s ``cfg.copurchase_items`` best-supported items (bought by at
     least ``cfg.copurchase_min_support`` customers), truncated to rank
-    ``cfg.copurchase_rank`` by a sparse SVD (top singular triplets only: ~15 s for 6,000
+    ``cfg.copurchase_rank`` by a sparse SVD (top singular triplets only: ~9 s for 6,000
     items where a full SVD takes minutes)."""
     binary = history.binary()
     columns = modelled_columns(binary, cfg.copurchase_min_support, cfg.copurchase_items)
@@ -58,9 +58,11 @@ def fit_copurchase(cfg: ModelConfig, history: History, features: FeatureSpace) -
             "the rank or switch the prior off (copurchase_rank: 0)"
         )
     weights = ease_weights(gram_matrix(binary[:, columns].tocsr()), cfg.copurchase_l2)
-    # svds' start vector is random: fix it, so the factors are a function of the data.
-    start = np.random.default_rng(0).standard_normal(len(columns))
-    u, s, vt = svds(weights.astype(np.float64), k=rank, v0=start)
+    # svds' start vector is random: fix it, so the factors are a function of the data. In
+    # float32, as the weights are: twice as fast as float64 (Ta-Feng, 6,000 items: 9 s
+    # against 20 s), the rank-k product within 1e-5 of it.
+    start = np.random.default_rng(0).standard_normal(len(columns)).astype(np.float32)
+    u, s, vt = svds(weights, k=rank, v0=start)
     zero = np.zeros((1, rank))
     # History column c of the binary matrix is catalog item c - 1 (column 0: unknown).
     item_index = features.item_map.encode(history.item_map.ids.gather(columns - 1))
