@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from segrec.recommender import check_scores
+from segrec.training.callbacks import validation_metrics
 from segrec.training.fit import fit_model
 from segrec.training.loop import train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
@@ -129,6 +130,13 @@ def test_tower_weight_is_chosen_on_validation_and_carried_to_a_refit(tmp_path: P
     assert [r["tower_weight"] for r in rows] == [0.0, 1.0]
     best = max(rows, key=lambda r: r["val/new_recall@20"])
     assert run.tower_weight == best["tower_weight"] == float(run.model.tower_weight)
+    # Weight 1's row is the best epoch's validation, not a pass of its own: scored again,
+    # the chosen model at weight 1 gives the same metrics.
+    run.model.set_tower_weight(1.0)
+    again = validation_metrics(
+        TwoTowerRecommender(run.model, run.features).fit(validation.history), validation, 20
+    )
+    assert again == pytest.approx({k: v for k, v in rows[1].items() if k in again})
     refit = train_two_tower(
         cfg, TINY_TRAINER, test.history, None, segments_at(data), 7, max_epochs=1, tower_weight=0.0
     )

@@ -195,7 +195,12 @@ def train_two_tower(
             best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
     weight_metrics: list[dict[str, float]] = []
     if cfg.tower_weights is not None and validator is not None:
-        tower_weight, weight_metrics = choose_tower_weight(task, validator, cfg.tower_weights)
+        # The best epoch was validated at weight 1 (the buffer's value in training); a
+        # resumed run's best may predate this process, so it is scored again.
+        scored = validator.best if validator.best is not None and not resuming else None
+        tower_weight, weight_metrics = choose_tower_weight(
+            task, validator, cfg.tower_weights, scored
+        )
     tower_weight = 1.0 if tower_weight is None else tower_weight
     if cfg.tower_weights is not None:
         task.model.set_tower_weight(tower_weight)
@@ -217,13 +222,21 @@ def train_two_tower(
 
 
 def choose_tower_weight(
-    task: TwoTowerTask, validator: RetrievalValidation, weights: Sequence[float]
+    task: TwoTowerTask,
+    validator: RetrievalValidation,
+    weights: Sequence[float],
+    at_one: dict[str, float] | None = None,
 ) -> tuple[float, list[dict[str, float]]]:
     """The weight of ``weights`` whose model scores best on the validator's monitor (the
-    first of equals), and every weight's validation metrics."""
+    first of equals), and every weight's validation metrics; ``at_one``: the metrics
+    already measured at weight 1, if any (one validation pass fewer)."""
     rows = []
     for weight in weights:
         task.model.set_tower_weight(weight)
-        rows.append({"tower_weight": float(weight), **validator.evaluate(task)})
+        if weight == 1.0 and at_one is not None:
+            measured = {k: v for k, v in at_one.items() if k.startswith("val/")}
+        else:
+            measured = validator.evaluate(task)
+        rows.append({"tower_weight": float(weight), **measured})
     best = max(rows, key=lambda r: r[validator.monitor])  # max keeps the first of equals
     return best["tower_weight"], rows
