@@ -63,7 +63,8 @@ def gram_matrix(x: sp.csr_matrix, block: int = 2048) -> np.ndarray:
     """
     n = x.shape[1]
     gram = np.empty((n, n), dtype=np.float32)
-    xt, columns = x.T.tocsr().astype(np.float32), x.tocsc().astype(np.float32)
+    xt = x.T.tocsr().astype(np.float32, copy=False)
+    columns = x.tocsc().astype(np.float32, copy=False)
     for start in range(0, n, block):
         stop = min(start + block, n)
         gram[:, start:stop] = (xt @ columns[:, start:stop]).toarray()

@@ -108,6 +108,11 @@ class TwoTower(nn.Module):
             self.copurchase_rows.copy_(rows)
             self.copurchase_history.copy_(history)
             self.copurchase_items.copy_(items)
+        self.set_copurchase_scale(scale)
+
+    def set_copurchase_scale(self, scale: float) -> None:
+        """The co-purchase prior's scale a (its starting point; training learns it)."""
+        with torch.no_grad():
             self.copurchase_log_scale.fill_(math.log(scale))
 
     def set_tower_weight(self, weight: float) -> None:

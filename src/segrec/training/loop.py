@@ -197,7 +197,7 @@ def train_two_tower(
     if cfg.tower_weights is not None and validator is not None:
         # The best epoch was validated at weight 1 (the buffer's value in training); a
         # resumed run's best may predate this process, so it is scored again.
-        scored = validator.best if validator.best is not None and not resuming else None
+        scored = None if resuming else validator.best
         tower_weight, weight_metrics = choose_tower_weight(
             task, validator, cfg.tower_weights, scored
         )

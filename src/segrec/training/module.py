@@ -133,8 +133,8 @@ def make_model(
             torch.from_numpy(a) for a in (copurchase.rows, copurchase.history, copurchase.items)
         )
         model.set_copurchase(rows, history, items, 1.0)
-        if examples is not None:
-            model.set_copurchase(rows, history, items, calibrate_copurchase(model, examples))
+        if examples is not None:  # the calibration reads the tables through the model
+            model.set_copurchase_scale(calibrate_copurchase(model, examples))
     return model
 
 
