@@ -53,7 +53,7 @@ def baseline_candidates(cfg: Config, families: Sequence[str]) -> list[Candidate]
             out.append(
                 Candidate(SegmentPopularity(option).name, SegmentPopularity, params, section.grid)
             )
-    optional = [
+    optional: list[tuple[str, type, Any]] = [
         ("personal_frequency", PersonalFrequency, b.personal_frequency),
         ("als", ImplicitALS, b.als),
         ("bpr", ImplicitBPR, b.bpr),

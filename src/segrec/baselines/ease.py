@@ -13,6 +13,7 @@ Other items rank after the modelled ones, by popularity.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import scipy.linalg as la
 import scipy.sparse as sp
 
@@ -106,7 +107,7 @@ class EASE(FallbackRecommender):
         # A customer is scorable only through modelled items they bought.
         self._scorable = np.diff(x.indptr) > 0
 
-    def _rows(self, customer_ids) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _rows(self, customer_ids: pl.Series) -> np.ndarray:
         rows = self.history.customer_rows(customer_ids)
         return np.where(self._scorable[rows] & (rows > 0), rows, -1)
 

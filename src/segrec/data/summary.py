@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from rich.console import Console
@@ -20,7 +20,9 @@ def _period(frame: pl.DataFrame) -> dict[str, Any]:
         "customers": customers.height,
         "cold_customers": customers.filter(pl.col("customer_status") == COLD).height,
         "items": frame["item_id"].n_unique(),
-        "new_item_share": round(float((frame["item_status"] == NEW).mean() or 0.0), 4),
+        "new_item_share": round(
+            float(cast("float | None", (frame["item_status"] == NEW).mean()) or 0.0), 4
+        ),
     }
 
 

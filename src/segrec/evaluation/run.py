@@ -151,6 +151,7 @@ def evaluate_candidates(
         chunk_size_for(test.history.n_columns, eval_cfg.chunk_memory_mb),
     )
     fallback: FallbackFactory = lambda: None  # noqa: E731
+    fallback_trials: list[dict[str, Any]]
     fallback_name, fallback_trials = "none", []
     if any(c.uses_fallback for c in candidates):
         fallback, fallback_name, fallback_trials = fallback_factory(

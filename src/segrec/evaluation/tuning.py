@@ -57,7 +57,7 @@ def tune(
     points = candidate.points()
     if len(points) == 1:
         return points[0], []
-    trials = []
+    trials: list[dict[str, Any]] = []
     for params in points:
         model = candidate.make(params, fallback()).fit(validation.history)
         trials.append({"params": params, objective.column: objective.value(model, validation)})
@@ -74,7 +74,7 @@ def choose_fallback(
     customers, or all its customers when it has fewer than ``MIN_COLD`` cold ones (a
     choice made on a handful of customers is noise). Returns its name and the trials."""
     has_cold = (validation.labels["customer_status"] == COLD).sum() >= MIN_COLD
-    trials = []
+    trials: list[dict[str, Any]] = []
     for name, model in options:
         value = objective.value(model.fit(validation.history), validation, only_cold=has_cold)
         trials.append({"fallback": name, objective.column: value, "cold_only": has_cold})

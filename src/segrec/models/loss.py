@@ -71,6 +71,9 @@ class SampledSoftmax(nn.Module):
     the nominal number of in-batch candidates T used for the inclusion probabilities.
     """
 
+    negative_p: Tensor
+    log_included: Tensor
+
     def __init__(
         self,
         frequency: Tensor,

@@ -48,6 +48,8 @@ class ItemTower(nn.Module):
     only item indices and travels with the state dict.
     """
 
+    attribute_table: Tensor
+
     def __init__(self, n_items: int, attributes: Tensor, attribute_sizes: list[int], dim: int):
         super().__init__()
         if attributes.shape != (n_items, len(attribute_sizes)):

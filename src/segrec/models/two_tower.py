@@ -56,6 +56,14 @@ class TwoTower(nn.Module):
     (Ta-Feng: new N@20 0.0535 with it, 0.0640 without).
     """
 
+    # Buffers (registered in __init__ when their option is on).
+    label_offsets: Tensor
+    label_onehot: Tensor
+    tower_weight: Tensor
+    copurchase_rows: Tensor
+    copurchase_history: Tensor
+    copurchase_items: Tensor
+
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_attributes: Tensor | None = None):
         super().__init__()
         cfg.check()

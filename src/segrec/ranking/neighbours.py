@@ -25,6 +25,7 @@ purchases, kept apart: its own top-N candidates and score features.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -55,7 +56,7 @@ def incidence(history: History, cfg: NeighboursConfig) -> sp.csr_matrix:
     pairs = pairs.unique(maintain_order=True).with_columns(
         pl.col("g").cast(pl.Categorical).to_physical().cast(pl.Int64)
     )
-    n_groups = int(pairs["g"].max() or 0) + 1 if pairs.height else 0
+    n_groups = int(cast("int | None", pairs["g"].max()) or 0) + 1 if pairs.height else 0
     ones = np.ones(pairs.height, np.float32)
     return sp.csr_matrix(
         (ones, (pairs["g"].to_numpy(), pairs["c"].to_numpy())),

@@ -204,7 +204,8 @@ class LinearNewItems:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LinearNewItems:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kwargs)
 
 
 def candidate_scores(

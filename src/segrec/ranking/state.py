@@ -204,7 +204,9 @@ class RankingState:
             arrays[f"attribute_{j}_lines"] = att.value_lines
         for name, weights in self.sources.items():
             arrays.update(_csr_arrays(f"source_{name}", weights))
-        np.savez(directory / "ranking_state.npz", **arrays)
+        # numpy's stub types **kwds alongside the bool keyword allow_pickle, so a
+        # dict[str, ndarray] unpacked into it is rejected though every value is an array.
+        np.savez(directory / "ranking_state.npz", **arrays)  # type: ignore[arg-type]
         self.customers.save(directory / "customers.parquet")
         meta = {
             "format": FORMAT,

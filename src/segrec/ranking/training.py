@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -77,7 +78,7 @@ def earliest_window_start(as_of: datetime, cfg: WindowsConfig) -> datetime:
 
 def training_windows(history: History, cfg: WindowsConfig) -> list[Window]:
     """The label windows, latest first, that fit inside the history with enough before."""
-    first = history.interactions["timestamp"].min()
+    first = cast("datetime | None", history.interactions["timestamp"].min())
     out = []
     for k in range(cfg.n):
         end = history.as_of - timedelta(days=k * cfg.stride_days)

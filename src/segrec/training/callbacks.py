@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, cast
 
 import lightning as L
 import polars as pl
@@ -21,6 +22,9 @@ from segrec.recommender import Recommender, chunk_size_for
 from segrec.training.features import FeatureSpace
 from segrec.training.recommender import TwoTowerRecommender
 from segrec.training.sequences import PurchaseSequences
+
+if TYPE_CHECKING:
+    from segrec.models.two_tower import TwoTower
 
 
 def validation_metrics(
@@ -71,7 +75,7 @@ class RetrievalValidation(L.Callback):
     def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
         """Metrics of the module's current model on the validation period."""
         started = time.perf_counter()
-        model = TwoTowerRecommender(pl_module.model, self.features)
+        model = TwoTowerRecommender(cast("TwoTower", pl_module.model), self.features)
         model.fit(self.period.history, self.sequences)
         out = validation_metrics(model, self.period, self.k, self.chunk_size)
         out["val/seconds"] = time.perf_counter() - started

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import polars as pl
@@ -192,7 +192,10 @@ def train_two_tower(
             # Resumed: the best epoch may predate this process, so read it back.
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
             task.load_state_dict(state["state_dict"])
-            best_epoch, best_score = int(state["epoch"]) + 1, float(checkpoint.best_model_score)
+            best_epoch, best_score = (
+                int(state["epoch"]) + 1,
+                float(cast(torch.Tensor, checkpoint.best_model_score)),
+            )
     weight_metrics: list[dict[str, float]] = []
     if cfg.tower_weights is not None and validator is not None:
         # The best epoch was validated at weight 1 (the buffer's value in training); a
