@@ -47,6 +47,7 @@ from segrec.recommender import top_k
 from segrec.training.candidates import TwoTowerSource
 from segrec.training.config import LoggerConfig
 from segrec.training.fit import fit_model
+from segrec.training.loop import TrainingLength
 
 SOURCE = "two_tower"
 SOURCE_NAMES = {
@@ -80,9 +81,9 @@ def source_factory(
     trained = fit_model(
         cfg.model, cfg.trainer, logs, data, split, out, segments_at, cfg.seed, console=console
     )
-    epochs = int(trained.metrics["selection"]["best_epoch"])
+    length = TrainingLength.of(trained.metrics["selection"])
     early = earliest_window_start(split.test_start, cfg.ranking.windows)
-    return test, TwoTowerSource(trained.recommender, epochs, split.test_start, early, cfg)
+    return test, TwoTowerSource(trained.recommender, length, split.test_start, early, cfg)
 
 
 def main() -> None:

@@ -125,12 +125,13 @@ def evaluate_with_ranker(
     from segrec.ranking.evaluation import ranking_candidates
     from segrec.ranking.training import earliest_window_start
     from segrec.training.candidates import TwoTowerSource
+    from segrec.training.loop import TrainingLength
 
     model = trained.recommender
     families = list(cfg.segments.families)  # the label columns, without assigning them
     source = TwoTowerSource(
         model,
-        int(trained.metrics["selection"]["best_epoch"]),
+        TrainingLength.of(trained.metrics["selection"]),
         split.test_start,
         earliest_window_start(split.test_start, cfg.ranking.windows),
         cfg,

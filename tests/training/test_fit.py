@@ -18,7 +18,7 @@ import torch
 from segrec.recommender import check_scores
 from segrec.training.callbacks import validation_metrics
 from segrec.training.fit import fit_model
-from segrec.training.loop import train_two_tower
+from segrec.training.loop import TrainingLength, prepare, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
 from tests.training.common import (
     NO_LOGGER,
@@ -155,3 +155,37 @@ def test_ablations_compose_on_top_of_another_experiment(tmp_path: Path, ablation
     assert not model.use_history and model.copurchase_rank == 0
     assert model.use_segments == (ablation == "with_segments")
     assert not model.known_negatives and model.tower_weights == [0.0, 0.25, 0.5, 1.0]
+
+
+def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) -> None:
+    """``trainer.refit_length``: the best epoch's optimiser steps are counted, and a run
+    without validation given them as its length stops after exactly that many steps, on a
+    history longer than the selection run's."""
+    _, data, split = small_data(tmp_path)
+    validation, test = periods(data, split)
+    run = train_two_tower(
+        TINY_MODEL, TINY_TRAINER, validation.history, validation, segments_at(data), 7
+    )
+    baskets = len(prepare(TINY_MODEL, validation.history, segments_at(data))[2])
+    per_epoch = -(-baskets // TINY_MODEL.batch_size)
+    assert run.best_steps == run.best_epoch * per_epoch
+    length = TrainingLength(run.best_epoch, run.best_steps)
+    assert length.limits("epochs") == {"max_epochs": run.best_epoch}
+    steps = train_two_tower(
+        TINY_MODEL, TINY_TRAINER, test.history, None, segments_at(data), 7, **length.limits("steps")
+    )
+    assert steps.best_steps == run.best_steps
+    epochs = train_two_tower(
+        TINY_MODEL,
+        TINY_TRAINER,
+        test.history,
+        None,
+        segments_at(data),
+        7,
+        **length.limits("epochs"),
+    )
+    assert epochs.epochs == run.best_epoch and epochs.best_steps > run.best_steps
+    with pytest.raises(ValueError, match=r"trainer\.refit_length: 'baskets'"):
+        length.limits("baskets")
+    with pytest.raises(ValueError, match="no best_steps"):
+        TrainingLength.of({"best_epoch": 2})

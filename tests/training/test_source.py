@@ -11,7 +11,7 @@ import pytest
 
 from segrec.ranking.state import history_before
 from segrec.training.candidates import TwoTowerSource
-from segrec.training.loop import train_two_tower
+from segrec.training.loop import TrainingLength, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
 from tests.helpers import compose_config
 from tests.training.common import SMALL, TINY_MODEL, TINY_TRAINER, periods, small_data
@@ -31,7 +31,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory):
         cfg,
         test.history,
         trained,
-        TwoTowerSource(trained, 1, split.test_start, early_before, cfg),
+        TwoTowerSource(trained, TrainingLength(1, 4), split.test_start, early_before, cfg),
     )
 
 

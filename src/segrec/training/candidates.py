@@ -21,6 +21,7 @@ from segrec.recommender import History, Recommender
 
 if TYPE_CHECKING:
     from segrec.config import Config
+    from segrec.training.loop import TrainingLength
     from segrec.training.recommender import TwoTowerRecommender
 
 
@@ -44,22 +45,22 @@ class TwoTowerSource:
     and fits what it returns on the history before each. Reusing the trained weights for
     a window would leak: they were trained on purchases the window labels. So a history
     as of ``trained_before`` or later binds the trained weights (no training), and every
-    earlier history binds one *early* model, trained once (for the trained model's best
-    number of epochs, no early stopping) on the purchases before ``early_before``, the
-    start of the ranker's earliest window. The windows see a source a little older than
-    their cutoff, as serving sees a model between two trainings: one training instead of
-    one per window.
+    earlier history binds one *early* model, trained once (no early stopping) on the
+    purchases before ``early_before``, the start of the ranker's earliest window, for as
+    long as the refit trains (``trainer.refit_length``: the selection run's best epochs or
+    steps). The windows see a source a little older than their cutoff, as serving sees a
+    model between two trainings: one training instead of one per window.
     """
 
     def __init__(
         self,
         trained: TwoTowerRecommender,
-        epochs: int,
+        length: TrainingLength,
         trained_before: datetime,
         early_before: datetime,
         cfg: Config,
     ) -> None:
-        self.trained, self.epochs, self.cfg = trained, epochs, cfg
+        self.trained, self.length, self.cfg = trained, length, cfg
         self.trained_before, self.early_before = trained_before, early_before
         self._early: TwoTowerRecommender | None = None
 
@@ -89,8 +90,9 @@ class TwoTowerSource:
         labels = segments_at(self.early_before) if segments_at else history.segments
         early = history_before(history, self.early_before, labels)
         trainer = replace(self.cfg.trainer, progress_bar=False)
+        limits = self.length.limits(trainer.refit_length)
         run = train_two_tower(
-            self.cfg.model, trainer, early, None, segments_at, self.cfg.seed, max_epochs=self.epochs
+            self.cfg.model, trainer, early, None, segments_at, self.cfg.seed, **limits
         )
         return TwoTowerRecommender(run.model, run.features, self.trained.name)
 

@@ -29,7 +29,7 @@ from segrec.models.two_tower import TwoTower
 from segrec.training.config import LoggerConfig, TrainerConfig
 from segrec.training.features import FeatureSpace
 from segrec.training.loggers import make_loggers
-from segrec.training.loop import TrainingRun, train_two_tower
+from segrec.training.loop import TrainingLength, TrainingRun, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
 from segrec.training.summary import print_training
 
@@ -104,7 +104,10 @@ def fit_model(
     final = selection_model
     refit: dict[str, Any] | None = None
     if trainer_cfg.refit:
-        console.print(f"Refitting on train + validation for {selected['best_epoch']} epoch(s) ...")
+        length = TrainingLength.of(selected)
+        steps = trainer_cfg.refit_length == "steps"
+        span = f"{length.steps} step(s)" if steps else f"{length.epochs} epoch(s)"
+        console.print(f"Refitting on train + validation for {span} ...")
         run = train_two_tower(
             model_cfg,
             trainer_cfg,
@@ -115,8 +118,8 @@ def fit_model(
             checkpoints / "refit",
             make_loggers(logger_cfg, log_dir, "refit"),
             resume,
-            max_epochs=selected["best_epoch"],
             tower_weight=selected.get("tower_weight"),
+            **length.limits(trainer_cfg.refit_length),
         )
         refit = _run_metrics(run)
         final = TwoTowerRecommender(run.model, run.features, name)
@@ -138,6 +141,7 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
     return {
         "epochs": run.epochs,
         "best_epoch": run.best_epoch,
+        "best_steps": run.best_steps,
         "tower_weight": run.tower_weight,
         "tower_weight_metrics": run.tower_weight_metrics,
         "validation": {k: round(v, 5) for k, v in best.items() if k.startswith("val/")},

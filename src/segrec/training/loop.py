@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import lightning as L
 import polars as pl
@@ -43,16 +43,59 @@ from segrec.training.sequences import PurchaseSequences
 LAST = "last"
 
 
+REFIT_LENGTHS = ("epochs", "steps")
+
+
+class Limits(TypedDict, total=False):
+    """``train_two_tower``'s length keywords."""
+
+    max_epochs: int
+    max_steps: int
+
+
+@dataclass(frozen=True)
+class TrainingLength:
+    """How long a selection run trained to its best epoch: epochs and optimiser steps."""
+
+    epochs: int
+    steps: int
+
+    @classmethod
+    def of(cls, selected: dict[str, Any]) -> TrainingLength:
+        """From a selection run's metrics (``selection.json``)."""
+        if "best_steps" not in selected:
+            raise ValueError(
+                "the selection run's metrics have no best_steps (written by an older "
+                "segrec): train again without resume"
+            )
+        return cls(int(selected["best_epoch"]), int(selected["best_steps"]))
+
+    def limits(self, refit_length: str) -> Limits:
+        """``train_two_tower``'s ``max_epochs`` / ``max_steps`` that repeat this length on
+        another history (``trainer.refit_length``): the same epochs, or the same steps
+        whatever the history's size."""
+        if refit_length not in REFIT_LENGTHS:
+            raise ValueError(
+                f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}"
+            )
+        if refit_length == "epochs":
+            return {"max_epochs": self.epochs}
+        # Enough epochs for the steps on a history of any size; the steps stop it.
+        return {"max_epochs": max(self.steps, 1), "max_steps": self.steps}
+
+
 @dataclass
 class TrainingRun:
-    """The trained model and how the run went. ``best_epoch`` counts from 1;
-    ``train_seconds`` and ``samples_per_second`` count training batches only (this
-    process's epochs, validation excluded)."""
+    """The trained model and how the run went. ``best_epoch`` counts from 1, and
+    ``best_steps`` counts the optimiser steps to its end; ``train_seconds`` and
+    ``samples_per_second`` count training batches only (this process's epochs, validation
+    excluded)."""
 
     model: TwoTower
     features: FeatureSpace
     epochs: int
     best_epoch: int
+    best_steps: int
     best_score: float
     seconds: float
     train_seconds: float
@@ -110,6 +153,7 @@ def train_two_tower(
     max_epochs: int | None = None,
     callbacks: Sequence[L.Callback] = (),
     tower_weight: float | None = None,
+    max_steps: int | None = None,
 ) -> TrainingRun:
     """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
     best epoch's weights, and choose the towers' weight among ``model.tower_weights`` on
@@ -164,6 +208,7 @@ def train_two_tower(
         strategy=trainer_cfg.strategy,
         precision=trainer_cfg.precision,  # type: ignore[arg-type]
         max_epochs=max_epochs or trainer_cfg.max_epochs,
+        max_steps=max_steps or -1,
         min_epochs=trainer_cfg.min_epochs,
         logger=loggers or False,
         callbacks=callbacks,
@@ -178,11 +223,8 @@ def train_two_tower(
     )
     last = checkpoint_dir / f"{LAST}.ckpt" if checkpoint_dir is not None else None
     resuming = resume and last is not None and last.exists()
-    trainer.fit(
-        task,
-        train_dataloaders=_loader(examples, cfg.batch_size, seed),
-        ckpt_path=LAST if resuming else None,
-    )
+    loader = _loader(examples, cfg.batch_size, seed)
+    trainer.fit(task, train_dataloaders=loader, ckpt_path=LAST if resuming else None)
     best_epoch, best_score = trainer.current_epoch, float("nan")
     if validator is not None:
         if validator.best is not None and validator.best_state is not None and not resuming:
@@ -196,6 +238,8 @@ def train_two_tower(
                 int(state["epoch"]) + 1,
                 float(cast(torch.Tensor, checkpoint.best_model_score)),
             )
+    # Without validation the run ends where it stopped, perhaps mid-epoch (max_steps).
+    best_steps = best_epoch * len(loader) if validator is not None else trainer.global_step
     weight_metrics: list[dict[str, float]] = []
     if cfg.tower_weights is not None and validator is not None:
         # The best epoch was validated at weight 1 (the buffer's value in training); a
@@ -212,6 +256,7 @@ def train_two_tower(
         features=features,
         epochs=trainer.current_epoch,
         best_epoch=best_epoch,
+        best_steps=best_steps,
         best_score=best_score,
         seconds=time.perf_counter() - started,
         train_seconds=throughput.seconds,
