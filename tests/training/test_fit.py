@@ -169,7 +169,7 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
     baskets = len(prepare(TINY_MODEL, validation.history, segments_at(data))[2])
     per_epoch = -(-baskets // TINY_MODEL.batch_size)
     assert run.best_steps == run.best_epoch * per_epoch
-    length = TrainingLength(run.best_epoch, run.best_steps)
+    length = run.length
     assert length.limits("epochs") == {"max_epochs": run.best_epoch}
     steps = train_two_tower(
         TINY_MODEL, TINY_TRAINER, test.history, None, segments_at(data), 7, **length.limits("steps")
@@ -187,5 +187,9 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
     assert epochs.epochs == run.best_epoch and epochs.best_steps > run.best_steps
     with pytest.raises(ValueError, match=r"trainer\.refit_length: 'baskets'"):
         length.limits("baskets")
+    with pytest.raises(ValueError, match=r"trainer\.refit_length: 'baskets'"):  # before training
+        train_two_tower(
+            TINY_MODEL, replace(TINY_TRAINER, refit_length="baskets"), test.history, None
+        )
     with pytest.raises(ValueError, match="no best_steps"):
         TrainingLength.of({"best_epoch": 2})

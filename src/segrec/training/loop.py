@@ -46,6 +46,12 @@ LAST = "last"
 REFIT_LENGTHS = ("epochs", "steps")
 
 
+def check_refit_length(refit_length: str) -> None:
+    """Refuse an unknown ``trainer.refit_length``, naming the key."""
+    if refit_length not in REFIT_LENGTHS:
+        raise ValueError(f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}")
+
+
 class Limits(TypedDict, total=False):
     """``train_two_tower``'s length keywords."""
 
@@ -74,10 +80,7 @@ class TrainingLength:
         """``train_two_tower``'s ``max_epochs`` / ``max_steps`` that repeat this length on
         another history (``trainer.refit_length``): the same epochs, or the same steps
         whatever the history's size."""
-        if refit_length not in REFIT_LENGTHS:
-            raise ValueError(
-                f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}"
-            )
+        check_refit_length(refit_length)
         if refit_length == "epochs":
             return {"max_epochs": self.epochs}
         # Enough epochs for the steps on a history of any size; the steps stop it.
@@ -105,6 +108,11 @@ class TrainingRun:
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)
     tower_weight: float = 1.0
     tower_weight_metrics: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def length(self) -> TrainingLength:
+        """Its length to the best epoch, for a refit that repeats it."""
+        return TrainingLength(self.best_epoch, self.best_steps)
 
 
 def prepare(
@@ -161,6 +169,7 @@ def train_two_tower(
     ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any; ``callbacks`` are added
     to the trainer's."""
     started = time.perf_counter()
+    check_refit_length(trainer_cfg.refit_length)  # before training, not at the refit
     _quiet_lightning()
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)

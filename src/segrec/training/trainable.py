@@ -21,7 +21,7 @@ from segrec.models.config import ModelConfig
 from segrec.recommender import History
 from segrec.segments import SegmentsConfig, assign_segments
 from segrec.training.config import TrainerConfig
-from segrec.training.loop import TrainingLength, train_two_tower
+from segrec.training.loop import train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
 
 try:  # Python 3.11+
@@ -92,9 +92,7 @@ class TrainableTwoTower:
                 segments_at,
                 self.seed,
                 tower_weight=run.tower_weight,
-                **TrainingLength(run.best_epoch, run.best_steps).limits(
-                    self.trainer_cfg.refit_length
-                ),
+                **run.length.limits(self.trainer_cfg.refit_length),
             )
         self._fitted = TwoTowerRecommender(run.model, run.features, self.name).fit(history)
         return self
