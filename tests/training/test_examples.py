@@ -201,3 +201,18 @@ def test_epoch_batches_are_a_function_of_seed_and_epoch() -> None:
     other = [b.tolist() for b in sampler]
     sampler.set_epoch(2)
     assert [b.tolist() for b in sampler] == first != other
+
+
+def test_no_batch_holds_a_single_basket() -> None:
+    # The numeric features' BatchNorm cannot train on one row: it joins the batch before.
+    sampler = EpochBatches(9, 4, seed=1)
+    batches = [b.tolist() for b in sampler]
+    assert [len(b) for b in batches] == [4, 5] and len(sampler) == 2
+    assert sorted(i for b in batches for i in b) == list(range(9))
+    assert [len(b) for b in EpochBatches(1, 4, seed=1)] == [1]  # nothing to join
+
+
+def test_no_snapshot_date_means_the_cutoff_labels() -> None:
+    # A snapshot dated at the cutoff would postdate every basket (all labels unknown).
+    assert snapshot_dates(D(2024, 1, 1, 9), D(2024, 1, 7), None) == []
+    assert snapshot_dates(D(2024, 1, 6, 9), D(2024, 1, 6, 18), 3) == []

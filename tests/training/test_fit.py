@@ -17,6 +17,7 @@ import torch
 
 from segrec.recommender import check_scores
 from segrec.training.callbacks import validation_metrics
+from segrec.training.examples import EpochBatches
 from segrec.training.fit import fit_model
 from segrec.training.loop import TrainingLength, prepare, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
@@ -76,10 +77,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     straight = run_training(tmp_path / "a", max_epochs=3)
     run_training(tmp_path / "b", max_epochs=2)
     resumed = run_training(tmp_path / "b", max_epochs=3, resume=True)
-    assert [r["epoch"] for r in resumed.epoch_metrics] == [3]  # only the missing epoch ran
-    third = straight.epoch_metrics[2]
-    for key in ("val/recall@20", "val/ndcg@20", "val/new_recall@20"):
-        assert resumed.epoch_metrics[0][key] == pytest.approx(third[key], abs=1e-6)
+    # Epochs 1-2 come back from the checkpoint; only epoch 3 ran again, and all match.
+    assert [r["epoch"] for r in resumed.epoch_metrics] == [1, 2, 3]
+    assert resumed.epochs == 3
+    for again, first in zip(resumed.epoch_metrics, straight.epoch_metrics, strict=True):
+        for key in ("val/recall@20", "val/ndcg@20", "val/new_recall@20"):
+            assert again[key] == pytest.approx(first[key], abs=1e-6)
     assert resumed.best_epoch == straight.best_epoch
 
 
@@ -105,7 +108,7 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
     assert (tmp_path / "ckpt" / "last.ckpt").exists()  # written at the end of epoch 1
     resumed = run_training(tmp_path, max_epochs=3, resume=True)
-    assert [r["epoch"] for r in resumed.epoch_metrics] == [2, 3]
+    assert [r["epoch"] for r in resumed.epoch_metrics] == [1, 2, 3]  # 1 from the checkpoint
     assert resumed.epochs == 3
 
 
@@ -167,7 +170,7 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         TINY_MODEL, TINY_TRAINER, validation.history, validation, segments_at(data), 7
     )
     baskets = len(prepare(TINY_MODEL, validation.history, segments_at(data))[2])
-    per_epoch = -(-baskets // TINY_MODEL.batch_size)
+    per_epoch = len(EpochBatches(baskets, TINY_MODEL.batch_size, 7))
     assert run.best_steps == run.best_epoch * per_epoch
     length = run.length
     assert length.limits("epochs") == {"max_epochs": run.best_epoch}
@@ -193,3 +196,14 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         )
     with pytest.raises(ValueError, match="no best_steps"):
         TrainingLength.of({"best_epoch": 2})
+
+
+@pytest.mark.parametrize("every_days", [None, 30])
+def test_training_examples_see_segment_labels(tmp_path: Path, every_days: int | None) -> None:
+    # Without snapshots (null) every example reads the labels as of the cutoff.
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    cfg = replace(TINY_MODEL, segment_snapshot_days=every_days)
+    examples = prepare(cfg, validation.history, segments_at(data))[2]
+    labels = examples.segment_table[examples.snapshot, examples.rows]
+    assert (labels > 0).float().mean() > 0.5

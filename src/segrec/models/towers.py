@@ -105,9 +105,10 @@ class CustomerTower(nn.Module):
     """Customer inputs → vector (B, d).
 
     Inputs: ``customer`` (B,) id index (0 = unknown), ``segments`` (B, F) label indices
-    (0 = unknown), ``history`` (B, L) item indices of the last L purchase lines, most recent
-    first, 0 = padding, ``numeric`` (B, N) float features. Inputs switched off in the config
-    are accepted and ignored, so every model has the same signature.
+    (0 = unknown), ``history`` (B, L) item indices of the last L purchase lines (or last L
+    distinct items: ``history_items``), most recent first, 0 = padding, ``numeric`` (B, N)
+    float features. Inputs switched off in the config are accepted and ignored, so every
+    model has the same signature.
     """
 
     def __init__(self, cfg: ModelConfig, sizes: TowerSizes, item_tower: ItemTower):

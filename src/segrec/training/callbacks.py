@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import polars as pl
@@ -72,6 +72,14 @@ class RetrievalValidation(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the epochs validated so far and the best of them, so
+        that a resumed run reports every epoch, those before the interruption included."""
+        return {"results": self.results, "best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.results, self.best = list(state_dict["results"]), state_dict["best"]
+
     def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
         """Metrics of the module's current model on the validation period."""
         started = time.perf_counter()
@@ -99,7 +107,7 @@ class Throughput(L.Callback):
     """Training samples per second, counting only the training batches (not validation)."""
 
     def __init__(self) -> None:
-        self.samples, self.seconds, self.epochs = 0, 0.0, 0
+        self.samples, self.seconds = 0, 0.0
         self._started = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -117,7 +125,6 @@ class Throughput(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.seconds += time.perf_counter() - self._started
-        self.epochs += 1
 
     @property
     def samples_per_second(self) -> float:

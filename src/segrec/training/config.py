@@ -13,9 +13,9 @@ class TrainerConfig:
     """Where and how long to train: a Lightning ``Trainer`` preset plus the protocol.
 
     ``precision``: ``32-true`` on CPU, ``bf16-mixed`` on GPU. ``refit``: after early
-    stopping on the validation period, train again on train + validation for the best
-    number of epochs, so the final model has seen the most recent month (the baselines are
-    fitted on it too).
+    stopping on the validation period, train again on train + validation for the selection
+    run's length (``refit_length``: its best epochs or its optimiser steps), so the final
+    model has seen the most recent month (the baselines are fitted on it too).
     """
 
     accelerator: str = "cpu"

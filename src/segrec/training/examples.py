@@ -89,15 +89,17 @@ class Examples:
 
 def snapshot_dates(first: datetime, as_of: datetime, every_days: int | None) -> list[datetime]:
     """Days on which segments are re-assigned: the day after the first purchase, then every
-    ``every_days`` before ``as_of``; ``[as_of]`` alone when ``every_days`` is None."""
+    ``every_days`` before ``as_of``. Empty when ``every_days`` is None or no such day falls
+    before ``as_of``: the examples then read the labels as of the cutoff (a snapshot dated
+    at the cutoff would postdate every basket, so every label would read as unknown)."""
     if every_days is None:
-        return [as_of]
+        return []
     day = datetime.combine(first.date(), datetime.min.time()) + timedelta(days=1)
     out = []
     while day < as_of:
         out.append(day)
         day += timedelta(days=every_days)
-    return out or [as_of]
+    return out
 
 
 def build_examples(
@@ -195,6 +197,9 @@ class EpochBatches(Sampler[Tensor]):
         else:
             order = torch.arange(self.n)
         batches = list(torch.split(order, self.batch_size))
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            # The numeric features' BatchNorm cannot train on one row: fold it in.
+            batches[-2:] = [torch.cat(batches[-2:])]
         rank, world = self._world()
         if world > 1:
             batches = batches[: len(batches) // world * world][rank::world]
@@ -203,6 +208,8 @@ class EpochBatches(Sampler[Tensor]):
     def __len__(self) -> int:
         _, world = self._world()
         n_batches = -(-self.n // self.batch_size)
+        if n_batches > 1 and self.n % self.batch_size == 1:
+            n_batches -= 1  # the last basket joins the batch before it (__iter__)
         return n_batches // world if world > 1 else n_batches
 
 

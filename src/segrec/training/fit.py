@@ -1,8 +1,10 @@
 """``fit_model``: the training stage of the main job (select on validation, refit, save).
 
 Protocol (the evaluation's): the model is trained on the train period and early-stopped on
-the validation period's Recall@20 over the whole catalog. With ``trainer.refit`` it is then
-trained again, from scratch and for the best number of epochs, on train + validation, the
+the validation period's Recall@K over the whole catalog (``trainer.validation_*``: new
+items by default). With ``trainer.refit`` it is then trained again, from scratch and for
+the selection run's length (its best epochs or optimiser steps: ``trainer.refit_length``),
+on train + validation, the
 history the baselines are fitted on for the test period. The returned recommender scores
 customers as of the test cutoff: its features (recent items, counts, segment labels) come
 from train + validation.
@@ -132,7 +134,7 @@ def fit_model(
     }
     paths = {"model": output_dir / "model", "checkpoints": checkpoints, "logs": log_dir}
     (output_dir / "training.json").write_text(json.dumps(metrics, indent=2))
-    print_training(metrics, paths, console)
+    print_training(metrics, paths, console, trainer_cfg.validation_k)
     return FitResult(final, metrics, paths)
 
 

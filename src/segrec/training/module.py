@@ -1,8 +1,9 @@
 """The Lightning task: the two-tower model, its loss, its optimiser and its randomness.
 
-Validation (Recall@20 over the whole catalog) is not a Lightning validation loop: it is
-computed by ``RetrievalValidation`` with the evaluation stage's own metric code, once per
-epoch, and logged as ``val/recall@20`` for early stopping and checkpointing.
+Validation (Recall@K over the whole catalog, all items or new ones: ``trainer.validation_*``)
+is not a Lightning validation loop: it is computed by ``RetrievalValidation`` with the
+evaluation stage's own metric code, once per epoch, and logged (``val/new_recall@20`` by
+default) for early stopping and checkpointing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class TwoTowerTask(L.LightningModule):
 
     ``target_counts`` (n_items,) feeds the logQ correction of the sampled loss and
     ``lines_per_basket`` its expected number of in-batch candidates. Every step reseeds
-    torch from (seed, global step), so id dropout, dropout and negative sampling of a step
+    torch from (seed, global step, rank), so id dropout, dropout and negative sampling of a step
     are the same whether the run was interrupted before it or not.
     """
 
@@ -52,7 +53,8 @@ class TwoTowerTask(L.LightningModule):
         )
 
     def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
-        torch.manual_seed(self.seed * 1_000_003 + self.global_step)
+        # Under DDP each rank draws its own dropout and negatives (rank 0: as one process).
+        torch.manual_seed(self.seed * 1_000_003 + self.global_step + (self.global_rank << 40))
 
     def loss(self, batch: Batch) -> Tensor:
         """Mean softmax loss of a batch of baskets, some of them with inputs hidden

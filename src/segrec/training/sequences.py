@@ -1,7 +1,8 @@
 """Every customer's purchase lines in time order, as flat arrays, and the history gathers.
 
-A training example is a purchase line; its features are what was known *before its
-basket*: the last L lines of earlier baskets, counts, the gap since the previous basket.
+A training example is a basket (its lines are the targets); its features are what was
+known *before it*: the last L lines (or distinct items) of earlier baskets, counts, the gap
+since the previous basket.
 Sorting once by (customer, basket time) turns all of that into index arithmetic on flat
 arrays, so building millions of examples costs a few vectorised passes and a batch of
 histories is one gather, with no per-example Python.

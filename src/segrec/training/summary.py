@@ -14,16 +14,19 @@ from rich.table import Table
 COLUMNS = (("all", "recall"), ("all", "ndcg"), ("new", "recall"), ("new", "ndcg"))
 
 
-def print_training(metrics: dict[str, Any], paths: dict[str, Path], console: Console) -> None:
-    """Epochs, best validation metrics, times and throughput of each stage; output paths."""
+def print_training(
+    metrics: dict[str, Any], paths: dict[str, Path], console: Console, k: int = 20
+) -> None:
+    """Epochs, best validation metrics at ``k`` (``trainer.validation_k``), times and
+    throughput of each stage; output paths."""
     table = Table(title="Two-tower training")
     for name in (
         "stage",
         "epochs",
         "best epoch",
         "tower weight",
-        "val recall@20",
-        "val new recall@20",
+        f"val recall@{k}",
+        f"val new recall@{k}",
         "seconds",
         "samples/s",
     ):
@@ -38,8 +41,8 @@ def print_training(metrics: dict[str, Any], paths: dict[str, Path], console: Con
             str(m["epochs"]),
             str(m["best_epoch"]),
             f"{m.get('tower_weight', 1.0):g}",
-            _fmt(val.get("val/recall@20")),
-            _fmt(val.get("val/new_recall@20")),
+            _fmt(val.get(f"val/recall@{k}")),
+            _fmt(val.get(f"val/new_recall@{k}")),
             f"{m['seconds']:.1f}",
             f"{m['samples_per_second']:,.0f}",
         )

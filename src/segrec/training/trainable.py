@@ -2,8 +2,8 @@
 
 ``fit(history)`` follows the evaluation's protocol inside the history it is given: the
 last ``trainer.holdout_days`` are held out to early-stop on Recall@K, then (with
-``trainer.refit``) the model is trained again on the whole history for the best number of
-epochs. Quiet: no loggers, no checkpoints, no progress bar.
+``trainer.refit``) the model is trained again on the whole history for the selection
+run's length (``trainer.refit_length``). Quiet: no loggers, no checkpoints, no progress bar.
 """
 
 from __future__ import annotations
