@@ -190,6 +190,23 @@ def test_sampled_softmax_loss_decreases_and_masks_hits() -> None:
     assert (loss_fn.negative_p[1:] > 0).all()  # ... but every real one, bought or not
 
 
+def test_full_softmax_leaves_the_baskets_other_lines_out_of_its_negatives() -> None:
+    """Each line's softmax: its own item and every item its basket did not buy, the same
+    objective as the sampled loss's (so ``loss: auto`` switching kinds changes no aim)."""
+    model = make()
+    customer, segments, history, numeric = inputs(1)
+    u = model.customer_vectors(customer, segments, history, numeric)
+    logits = (u * model.logit_scale()) @ model.item_vectors().T  # (1, n_items)
+    others = torch.ones(SIZES.n_items, dtype=torch.bool)
+    others[[0, 5, 6]] = False
+    expected = [
+        float(torch.logaddexp(logits[0, t], logits[0, others].logsumexp(0)) - logits[0, t])
+        for t in (5, 6)
+    ]
+    got = full_softmax_loss(model, u, torch.tensor([5, 6]), torch.tensor([0, 0]))
+    assert float(got) == pytest.approx(sum(expected) / 2, rel=1e-5)
+
+
 @pytest.mark.parametrize("sampled", [False, True])
 def test_known_items_are_no_negatives_when_masked(sampled: bool) -> None:
     """With ``known``, an item of the customer's history leaves its basket's loss alone,
@@ -252,9 +269,9 @@ def test_line_weights_weigh_the_loss(sampled: bool) -> None:
     assert loss(targets, rows, ones) == pytest.approx(loss(targets, rows, None), rel=1e-6)
     half = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
     if not sampled:  # sampled: the weight-0 lines still shape the candidate set
-        assert loss(targets, rows, half) == pytest.approx(
-            loss(targets[:3], rows[:3], None), rel=1e-6
-        )
+        # They still are their baskets' positives (no negatives), as history items are.
+        only_first = float(loss_fn(model, u, targets[:3], rows[:3], None, (customer + 2)[:, None]))
+        assert loss(targets, rows, half) == pytest.approx(only_first, rel=1e-6)
     assert loss(targets, rows, half) != pytest.approx(loss(targets, rows, None), rel=1e-3)
 
 

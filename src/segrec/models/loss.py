@@ -18,9 +18,9 @@ distinct candidates the inclusion probability, 1 - exp(-expected count), as Tens
 unique samplers use): the model then learns p(item | customer), not p / popularity. The
 uniform share matters: an item nobody bought in training would otherwise never be a
 negative and could keep an arbitrary, high score. The items of a line's own basket are
-correct answers too, so they are left out of its negatives; with ``known`` ((B, L) item
-indices, 0 = padding: the baskets' histories, ``model.known_negatives=false``) so are the
-items each customer had bought before.
+correct answers too, so they are left out of its negatives (in both losses); with
+``known`` ((B, L) item indices, 0 = padding: the baskets' histories,
+``model.known_negatives=false``) so are the items each customer had bought before.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ def weighted_mean(losses: Tensor, weights: Tensor | None) -> Tensor:
     return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
+def basket_softmax_loss(
+    logits: Tensor, positive: Tensor, own: Tensor, rows: Tensor, weights: Tensor | None
+) -> Tensor:
+    """Weighted mean of -log p(own item) over lines, where each line's softmax holds its
+    own item and the columns that are not ``positive`` (B, C) for its basket (``rows``):
+    the same objective for the full and the sampled loss."""
+    negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
+    return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)
+
+
 def full_softmax_loss(
     model: TwoTower,
     customers: Tensor,
@@ -49,19 +59,19 @@ def full_softmax_loss(
     known: Tensor | None = None,
 ) -> Tensor:
     """Weighted mean cross-entropy of ``targets`` over every real item (the unknown item 0
-    is left out of the softmax)."""
+    is left out of the softmax), the basket's other lines (and ``known``) no negatives."""
     items = model.item_vectors()[1:]  # (n_items - 1, d)
     logits = (customers * model.logit_scale()) @ items.T  # (B, n_items - 1)
+    logits = logits.float()
+    positive = torch.zeros(
+        logits.shape[0], logits.shape[1] + 1, dtype=torch.bool, device=logits.device
+    )
     if known is not None:
-        mask = torch.zeros(
-            logits.shape[0], logits.shape[1] + 1, dtype=torch.bool, device=logits.device
-        )
-        mask.scatter_(1, known, True)  # padding (0) lands in column 0, dropped below
-        mask = mask[:, 1:]
-        mask[rows, targets - 1] = False
-        logits = logits.masked_fill(mask, NEG)
-    log_p = torch.log_softmax(logits.float(), dim=1)
-    return weighted_mean(-log_p[rows, targets - 1], weights)
+        positive.scatter_(1, known, True)  # padding (0) lands in column 0, dropped below
+    positive[rows, targets] = True
+    positive = positive[:, 1:]
+    own = logits[rows, targets - 1]  # (T,)
+    return basket_softmax_loss(logits, positive, own, rows, weights)
 
 
 class SampledSoftmax(nn.Module):
@@ -127,6 +137,4 @@ class SampledSoftmax(nn.Module):
             found = candidates[at] == known
             baskets = torch.arange(known.shape[0], device=known.device)[:, None].expand_as(known)
             positive[baskets[found], at[found]] = True
-        negative_lse = torch.logsumexp(logits.masked_fill(positive, NEG), dim=1)  # (B,)
-        own = logits[rows, own_column]  # (T,)
-        return weighted_mean(torch.logaddexp(own, negative_lse[rows]) - own, weights)
+        return basket_softmax_loss(logits, positive, logits[rows, own_column], rows, weights)
