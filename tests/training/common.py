@@ -38,14 +38,18 @@ def segments_at(data: RetailData):
 
 
 def run_training(
-    work: Path, max_epochs: int, resume: bool = False, callbacks: Sequence[L.Callback] = ()
+    work: Path,
+    max_epochs: int,
+    resume: bool = False,
+    callbacks: Sequence[L.Callback] = (),
+    trainer: TrainerConfig = TINY_TRAINER,
 ) -> TrainingRun:
     """Train on the small set's train period with checkpoints in ``work/ckpt``."""
     _, data, split = small_data(work)
     validation, _ = periods(data, split)
     return train_two_tower(
         TINY_MODEL,
-        TINY_TRAINER,
+        trainer,
         validation.history,
         validation,
         segments_at(data),

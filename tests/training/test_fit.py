@@ -86,6 +86,17 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     assert resumed.best_epoch == straight.best_epoch
 
 
+def test_resume_after_early_stopping_ends_where_the_run_ended(tmp_path: Path) -> None:
+    """A run killed after it stopped early (before its results were saved) resumes from
+    its last checkpoint and stops at the same epoch with the same best one."""
+    trainer = replace(TINY_TRAINER, max_epochs=30, patience=1)
+    first = run_training(tmp_path, max_epochs=30, trainer=trainer)
+    assert first.epochs < 30  # early stopping fired
+    resumed = run_training(tmp_path, max_epochs=30, resume=True, trainer=trainer)
+    assert (resumed.epochs, resumed.best_epoch) == (first.epochs, first.best_epoch)
+    assert [r["epoch"] for r in resumed.epoch_metrics] == list(range(1, first.epochs + 1))
+
+
 @pytest.mark.slow
 def test_killed_run_resumes(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
