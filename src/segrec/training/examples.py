@@ -197,19 +197,22 @@ class EpochBatches(Sampler[Tensor]):
         else:
             order = torch.arange(self.n)
         batches = list(torch.split(order, self.batch_size))
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            # The numeric features' BatchNorm cannot train on one row: fold it in.
+        if len(batches) > self._n_batches():  # a last basket alone joins the batch before
             batches[-2:] = [torch.cat(batches[-2:])]
         rank, world = self._world()
         if world > 1:
             batches = batches[: len(batches) // world * world][rank::world]
         yield from batches
 
+    def _n_batches(self) -> int:
+        """Batches per epoch before any DDP split: a last basket alone joins the batch
+        before it, since the numeric features' BatchNorm cannot train on one row."""
+        n_batches = -(-self.n // self.batch_size)
+        return n_batches - 1 if n_batches > 1 and self.n % self.batch_size == 1 else n_batches
+
     def __len__(self) -> int:
         _, world = self._world()
-        n_batches = -(-self.n // self.batch_size)
-        if n_batches > 1 and self.n % self.batch_size == 1:
-            n_batches -= 1  # the last basket joins the batch before it (__iter__)
+        n_batches = self._n_batches()
         return n_batches // world if world > 1 else n_batches
 
 

@@ -4,10 +4,9 @@ Protocol (the evaluation's): the model is trained on the train period and early-
 the validation period's Recall@K over the whole catalog (``trainer.validation_*``: new
 items by default). With ``trainer.refit`` it is then trained again, from scratch and for
 the selection run's length (its best epochs or optimiser steps: ``trainer.refit_length``),
-on train + validation, the
-history the baselines are fitted on for the test period. The returned recommender scores
-customers as of the test cutoff: its features (recent items, counts, segment labels) come
-from train + validation.
+on train + validation, the history the baselines are fitted on for the test period. The
+returned recommender scores customers as of the test cutoff: its features (recent items,
+counts, segment labels) come from train + validation.
 
 Both stages checkpoint every epoch under ``<output_dir>/checkpoints/{select,refit}``;
 ``resume=True`` continues from ``last.ckpt`` (or skips a finished stage).
