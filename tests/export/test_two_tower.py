@@ -14,7 +14,7 @@ from segrec.bundle import read_bundle
 from segrec.export import ExportConfig, export_bundle, two_tower_contents, write_bundle
 from segrec.models import ModelConfig
 from segrec.pipeline import prepare_data
-from segrec.recommender import History
+from segrec.recommender import History, exclude, top_k
 from segrec.training.copurchase import fit_copurchase
 from segrec.training.features import FeatureSpace
 from segrec.training.module import make_model
@@ -94,3 +94,22 @@ def test_ablations_export_with_parity(
     history: History, tmp_path: Path, model: dict[str, object]
 ) -> None:
     _check(history, tmp_path, **model)
+
+
+def test_a_bundle_says_how_to_apply_the_priors_head(history: History, tmp_path: Path) -> None:
+    """The head is a ranking rule, not a vector: the manifest carries (m, c), and the
+    bundle's own vectors reproduce the recommender's head from them."""
+    rec = _recommender(history, item_bias=True, segment_bias=True, prior_heads=[0, 3])
+    rec.model.set_prior_head(3)
+    bundle = read_bundle(write_bundle(tmp_path, two_tower_contents(rec), ExportConfig()).path)
+    m, c = bundle.prior_head
+    assert (m, c) == (3, 16)
+    ids = bundle.customer_map.ids[:40]
+    rows = bundle.customer_map.encode(ids)
+    prior = bundle.customer_vectors[rows, c:] @ bundle.item_vectors[:, c:].T
+    prior[:, 0] = -np.inf
+    purchased = history.purchased(ids)
+    head = top_k(exclude(prior, purchased), m)[0]
+    assert (top_k(exclude(rec.score(ids), purchased), m)[0] == head).all()
+    plain = write_bundle(tmp_path / "p", two_tower_contents(_recommender(history)), ExportConfig())
+    assert read_bundle(plain.path).prior_head == (0, 0)

@@ -320,3 +320,18 @@ def test_training_hides_ids_and_whole_customers_as_configured(
     assert all(torch.equal(a, b) for a, b in unchanged)
     with pytest.raises(ValueError, match=r"model\.cold_dropout must be in \[0, 1\]"):
         replace(CFG, cold_dropout=1.5).check()
+
+
+def test_prior_head_is_a_saved_setting_that_needs_a_prior(tmp_path: Path) -> None:
+    model = make(replace(CFG, item_bias=True, prior_heads=[0, 2]))
+    assert model.head_length == 0 and model.cosine_dim == CFG.dim
+    model.set_prior_head(2)
+    model.save(tmp_path / "m")
+    assert TwoTower.load(tmp_path / "m").head_length == 2  # the chosen head travels along
+    assert make().head_length == 0
+    with pytest.raises(ValueError, match="prior_heads is null"):
+        make().set_prior_head(1)
+    with pytest.raises(ValueError, match=r"model\.prior_heads"):
+        replace(CFG, item_bias=True, prior_heads=[-1]).check()
+    with pytest.raises(ValueError, match="needs item_bias, segment_bias or copurchase_rank"):
+        replace(CFG, prior_heads=[0, 1]).check()

@@ -49,6 +49,15 @@ class Bundle:
     def tower_inputs(self) -> list[TowerInput]:
         return self.manifest.tower_inputs
 
+    @property
+    def prior_head(self) -> tuple[int, int]:
+        """(m, c): a ranking of items new to the customer puts first the m best by the
+        vectors' columns from c on (the biases and the co-purchase prior: search with the
+        first c query columns zeroed), then the rest by the whole inner product (the model
+        setting ``model.prior_heads``); (0, 0) without a head."""
+        head = self.manifest.tower.get("prior_head") or {}
+        return int(head.get("length", 0)), int(head.get("cosine_dim", 0))
+
     def has(self, rel: str) -> bool:
         """Whether the bundle holds the file ``rel`` (or, for a directory, any file in it)."""
         return rel in self.manifest.files or any(

@@ -65,6 +65,10 @@ class BundleContents:
     top_items: pl.DataFrame | None = None
     training_config: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # The prior's head (``model.prior_heads``): a ranking of items new to a customer puts
+    # first the ``prior_head`` best by the vectors' columns from ``cosine_dim`` on.
+    prior_head: int = 0
+    cosine_dim: int = 0
 
 
 def check_contents(c: BundleContents) -> list[str]:
@@ -78,6 +82,11 @@ def check_contents(c: BundleContents) -> list[str]:
         )
     elif not np.isfinite(v).all():
         problems.append("item_vectors: NaN or infinite values")
+    elif c.prior_head < 0 or (c.prior_head and not 0 < c.cosine_dim < v.shape[1]):
+        problems.append(
+            f"prior_head: {c.prior_head} with cosine_dim {c.cosine_dim}, expected a head >= 0 "
+            f"and, with a head, 0 < cosine_dim < d = {v.shape[1]}"
+        )
     names = [s.name for s in c.tower_inputs]
     if len(set(names)) != len(names):
         problems.append(f"tower_inputs: duplicate names {names}")

@@ -113,6 +113,8 @@ def two_tower_contents(
         top_items=top_items,
         training_config=training_config or {},
         metrics=metrics or {},
+        prior_head=model.head_length,
+        cosine_dim=model.cosine_dim,
     )
 
 

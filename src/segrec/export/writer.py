@@ -83,6 +83,11 @@ def write_bundle(root: str | Path, contents: BundleContents, cfg: ExportConfig) 
         parts = _write_parts(stage, contents)
         clock.lap("ranker_segments")
         tower_info = _tower_info(spec, contents.item_vectors.shape[1], cfg, parity, known)
+        if contents.prior_head:
+            tower_info["prior_head"] = {
+                "length": contents.prior_head,
+                "cosine_dim": contents.cosine_dim,
+            }
         path, manifest = stage.commit(
             tower=tower_info,
             index=index_info,

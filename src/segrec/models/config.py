@@ -88,6 +88,13 @@ class ModelConfig:
     # training; null: 1. Why: the cosine, trained on the training period, can over-rule
     # the prior and biases on new items (see TwoTower).
     tower_weights: list[float] | None = None
+    # Candidate head lengths m, the best on the validation period's NDCG@K chosen after the
+    # tower weight; null: 0. The first m places of a customer's ranking of items new to
+    # them go to the m best by the biases and the co-purchase prior alone (the score
+    # without the cosine), the rest follow the whole score. Why: on both Ta-Feng months
+    # the cosine lifts hits at ranks 10-20 but costs them at ranks 1-5, where the prior
+    # is surer (bench/results/quality_tafeng.md, "the prior's head").
+    prior_heads: list[int] | None = None
     # Behavioural segments are re-assigned every N days of the training period so that each
     # example sees the labels it would have had then (null: the labels as of the cutoff).
     segment_snapshot_days: int | None = 14
@@ -126,6 +133,16 @@ class ModelConfig:
             raise ValueError(
                 f"model.tower_weights: {self.tower_weights}, expected null or weights >= 0"
             )
+        if self.prior_heads is not None:
+            if not self.prior_heads or min(self.prior_heads) < 0:
+                raise ValueError(
+                    f"model.prior_heads: {self.prior_heads}, expected null or lengths >= 0"
+                )
+            if not (self.item_bias or self.segment_bias or self.copurchase_rank):
+                raise ValueError(
+                    "model.prior_heads ranks by the biases and the co-purchase prior: needs "
+                    "item_bias, segment_bias or copurchase_rank"
+                )
         if self.temperature <= 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
 

@@ -54,12 +54,19 @@ class TwoTower(nn.Module):
     with the model) that training chooses on the validation period. Why: trained on the
     training period, the cosine can over-rule the biases and the prior on new items
     (Ta-Feng: new N@20 0.0535 with it, 0.0640 without).
+
+    With ``cfg.prior_heads`` the model also keeps a head length m (a buffer, chosen on
+    validation like the weight): the scoring adapter puts the m best new items by the
+    score without the cosine (the first ``cfg.dim`` columns, ``cosine_dim``) first. A
+    ranking rule, not a vector: one inner product cannot express it, so a consumer of the
+    vectors applies it with a second search over the other columns.
     """
 
     # Buffers (registered in __init__ when their option is on).
     label_offsets: Tensor
     label_onehot: Tensor
     tower_weight: Tensor
+    prior_head: Tensor
     copurchase_rows: Tensor
     copurchase_history: Tensor
     copurchase_items: Tensor
@@ -89,6 +96,8 @@ class TwoTower(nn.Module):
         if cfg.tower_weights is not None:
             # Persistent: the weight chosen on validation is part of the saved model.
             self.register_buffer("tower_weight", torch.ones(()))
+        if cfg.prior_heads is not None:
+            self.register_buffer("prior_head", torch.zeros((), dtype=torch.long))
         self.copurchase_rank = cfg.copurchase_rank
         if self.copurchase_rank:
             if not sizes.copurchase_items:
@@ -128,6 +137,23 @@ class TwoTower(nn.Module):
         if self.cfg.tower_weights is None:
             raise ValueError("TwoTower.set_tower_weight: model.tower_weights is null")
         self.tower_weight.fill_(weight)
+
+    def set_prior_head(self, length: int) -> None:
+        """How many first places go to the prior's best new items (``cfg.prior_heads``)."""
+        if self.cfg.prior_heads is None:
+            raise ValueError("TwoTower.set_prior_head: model.prior_heads is null")
+        self.prior_head.fill_(length)
+
+    @property
+    def head_length(self) -> int:
+        """The prior's head length m (0 without ``cfg.prior_heads``)."""
+        return int(self.prior_head) if self.cfg.prior_heads is not None else 0
+
+    @property
+    def cosine_dim(self) -> int:
+        """The vectors' first columns, whose product is the (weighted) cosine; the rest
+        carry the biases and the co-purchase prior."""
+        return self.cfg.dim
 
     def copurchase_sums(self, history: Tensor) -> Tensor:
         """(B, L) history item indices → (B, k): Σ h_i over the history (padding: row 0,

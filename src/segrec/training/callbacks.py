@@ -61,7 +61,9 @@ class RetrievalValidation(L.Callback):
         if items not in ("all", NEW):
             raise ValueError(f"trainer.validation_items: {items!r}, expected 'all' or '{NEW}'")
         self.features, self.period, self.k = features, period, k
-        self.monitor = f"val/{'new_' if items == NEW else ''}recall@{k}"
+        prefix = "new_" if items == NEW else ""
+        self.monitor = f"val/{prefix}recall@{k}"
+        self.ranking_monitor = f"val/{prefix}ndcg@{k}"  # what the order within the top k earns
         self.chunk_size = chunk_size_for(period.history.n_columns, chunk_memory_mb)
         self.sequences = PurchaseSequences.build(period.history.interactions, features.item_map)
         self.results: list[dict[str, float]] = []

@@ -91,8 +91,18 @@ class TwoTowerSource:
         early = history_before(history, self.early_before, labels)
         trainer = replace(self.cfg.trainer, progress_bar=False)
         limits = self.length.limits(trainer.refit_length)
+        trained = self.trained.model  # its validated tower weight and head, as a refit's
+        weight = float(trained.tower_weight) if trained.cfg.tower_weights is not None else None
         run = train_two_tower(
-            self.cfg.model, trainer, early, None, segments_at, self.cfg.seed, **limits
+            self.cfg.model,
+            trainer,
+            early,
+            None,
+            segments_at,
+            self.cfg.seed,
+            tower_weight=weight,
+            prior_head=trained.head_length,
+            **limits,
         )
         return TwoTowerRecommender(run.model, run.features, self.trained.name)
 

@@ -120,6 +120,7 @@ def fit_model(
             make_loggers(logger_cfg, log_dir, "refit"),
             resume,
             tower_weight=selected.get("tower_weight"),
+            prior_head=selected.get("prior_head"),
             **length.limits(trainer_cfg.refit_length),
         )
         refit = _run_metrics(run)
@@ -145,6 +146,8 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
         "best_steps": run.best_steps,
         "tower_weight": run.tower_weight,
         "tower_weight_metrics": run.tower_weight_metrics,
+        "prior_head": run.prior_head,
+        "prior_head_metrics": run.prior_head_metrics,
         "validation": {k: round(v, 5) for k, v in best.items() if k.startswith("val/")},
         "seconds": round(run.seconds, 2),
         "train_seconds": round(run.train_seconds, 2),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -108,6 +108,8 @@ class TrainingRun:
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)
     tower_weight: float = 1.0
     tower_weight_metrics: list[dict[str, float]] = field(default_factory=list)
+    prior_head: int = 0
+    prior_head_metrics: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def length(self) -> TrainingLength:
@@ -162,10 +164,13 @@ def train_two_tower(
     callbacks: Sequence[L.Callback] = (),
     tower_weight: float | None = None,
     max_steps: int | None = None,
+    prior_head: int | None = None,
 ) -> TrainingRun:
     """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
-    best epoch's weights, and choose the towers' weight among ``model.tower_weights`` on
-    it. Without ``validation``, ``tower_weight`` is set (a refit's, from its selection run).
+    best epoch's weights, choose the towers' weight among ``model.tower_weights`` on it,
+    then the prior's head among ``model.prior_heads`` on its NDCG@K. Without
+    ``validation``, ``tower_weight`` and ``prior_head`` are set (a refit's, from its
+    selection run).
     ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any; ``callbacks`` are added
     to the trainer's."""
     started = time.perf_counter()
@@ -250,16 +255,39 @@ def train_two_tower(
     # Without validation the run ends where it stopped, perhaps mid-epoch (max_steps).
     best_steps = best_epoch * len(loader) if validator is not None else trainer.global_step
     weight_metrics: list[dict[str, float]] = []
+    model = task.model
     if cfg.tower_weights is not None and validator is not None:
         # The best epoch was validated at weight 1 (the buffer's value in training); a
         # resumed run's best may predate this process, so it is scored again.
-        scored = None if resuming else validator.best
-        tower_weight, weight_metrics = choose_tower_weight(
-            task, validator, cfg.tower_weights, scored
+        scored = {} if resuming or validator.best is None else {1.0: validator.best}
+        tower_weight, weight_metrics = choose_setting(
+            task,
+            validator,
+            "tower_weight",
+            cfg.tower_weights,
+            model.set_tower_weight,
+            validator.monitor,
+            scored,
         )
     tower_weight = 1.0 if tower_weight is None else tower_weight
     if cfg.tower_weights is not None:
-        task.model.set_tower_weight(tower_weight)
+        model.set_tower_weight(tower_weight)
+    head_metrics: list[dict[str, float]] = []
+    if cfg.prior_heads is not None and validator is not None:
+        # Head 0 is the model as it stands: measured with the chosen weight, if any.
+        at_weight = [r for r in weight_metrics if r["tower_weight"] == tower_weight]
+        prior_head, head_metrics = choose_setting(
+            task,
+            validator,
+            "prior_head",
+            cfg.prior_heads,
+            model.set_prior_head,
+            validator.ranking_monitor,
+            {0: at_weight[0]} if at_weight else {},
+        )
+    prior_head = int(prior_head or 0)
+    if cfg.prior_heads is not None:
+        model.set_prior_head(prior_head)
     return TrainingRun(
         model=task.model.cpu().eval(),
         features=features,
@@ -275,25 +303,31 @@ def train_two_tower(
         epoch_metrics=validator.results if validator else [],
         tower_weight=tower_weight,
         tower_weight_metrics=weight_metrics,
+        prior_head=prior_head,
+        prior_head_metrics=head_metrics,
     )
 
 
-def choose_tower_weight(
+def choose_setting(
     task: TwoTowerTask,
     validator: RetrievalValidation,
-    weights: Sequence[float],
-    at_one: dict[str, float] | None = None,
-) -> tuple[float, list[dict[str, float]]]:
-    """The weight of ``weights`` whose model scores best on the validator's monitor (the
-    first of equals), and every weight's validation metrics; ``at_one``: the metrics
-    already measured at weight 1, if any (one validation pass fewer)."""
+    name: str,
+    values: Sequence[float],
+    apply: Callable[[Any], None],
+    metric: str,
+    measured: Mapping[float, dict[str, float]],
+) -> tuple[Any, list[dict[str, float]]]:
+    """The value of ``values`` under which (``apply``) the model scores best on the
+    validator's ``metric`` (the first of equals), and every value's validation metrics as
+    rows keyed ``name``; ``measured``: metrics already known for some values (one
+    validation pass fewer each). The model is left at the best value."""
     rows = []
-    for weight in weights:
-        task.model.set_tower_weight(weight)
-        if weight == 1.0 and at_one is not None:
-            measured = {k: v for k, v in at_one.items() if k.startswith("val/")}
-        else:
-            measured = validator.evaluate(task)
-        rows.append({"tower_weight": float(weight), **measured})
-    best = max(rows, key=lambda r: r[validator.monitor])  # max keeps the first of equals
-    return best["tower_weight"], rows
+    for value in values:
+        apply(value)
+        known = measured.get(value)
+        metrics = validator.evaluate(task) if known is None else known
+        scores = {k: v for k, v in metrics.items() if k.startswith("val/")}
+        rows.append({name: float(value), **scores})
+    best = max(range(len(rows)), key=lambda i: rows[i][metric])  # the first of equals
+    apply(values[best])
+    return values[best], rows

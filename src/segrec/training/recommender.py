@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 import torch
 
 from segrec.models.two_tower import TwoTower
-from segrec.recommender import NEVER, History
+from segrec.recommender import NEVER, History, exclude, top_k
 from segrec.training.examples import Batch, customer_inputs
 from segrec.training.features import FeatureSpace
 from segrec.training.sequences import PurchaseSequences
@@ -24,6 +25,27 @@ try:  # Python 3.11+
     from typing import Self
 except ImportError:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
+
+
+def prior_head_first(
+    scores: np.ndarray, prior: np.ndarray, purchased: sp.csr_matrix, head: int
+) -> np.ndarray:
+    """``scores`` (n, m) rewritten so that each row ranks first, best first, the ``head``
+    items new to the customer (not in ``purchased``) with the highest ``prior``; every other
+    item keeps its score below them. In place, returned.
+
+    The head items are lifted just above the row's best score, one apart, so the result is
+    still a finite score matrix that any top-k (the evaluation's, batch scoring's) ranks
+    as the rule says; ties of ``prior`` go to the smaller index, as in ``top_k``.
+    """
+    candidates = exclude(prior, purchased)  # in place: prior is the caller's scratch
+    candidates[:, 0] = NEVER
+    items, values = top_k(candidates, head)
+    lifted = scores.max(axis=1, keepdims=True) + np.arange(head, 0, -1, dtype=np.float32)
+    rows = np.broadcast_to(np.arange(scores.shape[0])[:, None], items.shape)
+    keep = np.isfinite(values)  # fewer new items than the head: those slots stay empty
+    scores[rows[keep], items[keep]] = np.broadcast_to(lifted, items.shape)[keep]
+    return scores
 
 
 class TwoTowerRecommender:
@@ -88,9 +110,17 @@ class TwoTowerRecommender:
         return u.float().cpu().numpy()
 
     def score(self, customer_ids: pl.Series) -> np.ndarray:
-        scores = self.customer_vectors(customer_ids) @ self._item_vectors
+        u, v = self.customer_vectors(customer_ids), self._item_vectors
+        head = self.model.head_length
+        if not head:
+            scores = u @ v
+            scores[:, 0] = NEVER
+            return scores.astype(np.float32, copy=False)
+        d = self.model.cosine_dim
+        prior = u[:, d:] @ v[d:]
+        scores = u[:, :d] @ v[:d] + prior
         scores[:, 0] = NEVER
-        return scores.astype(np.float32, copy=False)
+        return prior_head_first(scores, prior, self.history.purchased(customer_ids), head)
 
     def save(self, directory: Path) -> None:
         """Weights + hyper-parameters (``model/``) and vocabularies (``features/``)."""

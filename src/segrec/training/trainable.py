@@ -92,6 +92,7 @@ class TrainableTwoTower:
                 segments_at,
                 self.seed,
                 tower_weight=run.tower_weight,
+                prior_head=run.prior_head,
                 **run.length.limits(self.trainer_cfg.refit_length),
             )
         self._fitted = TwoTowerRecommender(run.model, run.features, self.name).fit(history)

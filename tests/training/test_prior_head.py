@@ -1,0 +1,76 @@
+"""The prior's head (``model.prior_heads``): the ranking rule, its choice on validation and
+its refit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from segrec.recommender import exclude, top_k
+from segrec.training.loop import train_two_tower
+from segrec.training.recommender import TwoTowerRecommender, prior_head_first
+from tests.training.common import TINY_MODEL, TINY_TRAINER, periods, segments_at, small_data
+
+
+def test_the_head_is_the_priors_best_new_items_then_the_whole_score() -> None:
+    scores = np.array([[-np.inf, 5.0, 4.0, 3.0, 2.0, 1.0]] * 3, dtype=np.float32)
+    prior = np.array([[-np.inf, 0.0, 1.0, 9.0, 9.0, 7.0]] * 3, dtype=np.float32)
+    purchased = sp.csr_matrix(np.array([[0, 0, 0, 1, 0, 0], [0] * 6, [0, 1, 1, 1, 1, 1]]))
+    out = prior_head_first(scores.copy(), prior.copy(), purchased, 2)
+    ranked = top_k(out, 5)[0]
+    # Item 3 was bought: the head is 4 then 5 (prior 9, 7), then the rest by score.
+    assert ranked[0].tolist() == [4, 5, 1, 2, 3]
+    # Nothing bought: 3 and 4 tie on the prior and go in index order.
+    assert ranked[1].tolist() == [3, 4, 1, 2, 5]
+    # Everything bought: no new item, so no head and the scores stand.
+    assert ranked[2].tolist() == [1, 2, 3, 4, 5]
+    assert np.isfinite(out[:, 1:]).all() and np.isneginf(out[:, 0]).all()
+
+
+def test_the_head_is_chosen_on_validation_ndcg_and_carried_to_a_refit(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    validation, test = periods(data, split)
+    cfg = replace(TINY_MODEL, item_bias=True, tower_weights=[0.0, 1.0], prior_heads=[0, 3])
+    run = train_two_tower(cfg, TINY_TRAINER, validation.history, validation, segments_at(data), 7)
+    rows = run.prior_head_metrics
+    assert [r["prior_head"] for r in rows] == [0.0, 3.0]
+    prefix = "new_" if TINY_TRAINER.validation_items == "new" else ""
+    best = max(rows, key=lambda r: r[f"val/{prefix}ndcg@20"])  # the first of equals
+    assert run.prior_head == int(best["prior_head"]) == run.model.head_length
+    # Head 0 is the chosen tower weight's row, not a pass of its own.
+    at_weight = next(r for r in run.tower_weight_metrics if r["tower_weight"] == run.tower_weight)
+    assert {k: v for k, v in rows[0].items() if k != "prior_head"} == {
+        k: v for k, v in at_weight.items() if k != "tower_weight"
+    }
+    refit = train_two_tower(
+        cfg, TINY_TRAINER, test.history, None, segments_at(data), 7, max_epochs=1, prior_head=3
+    )
+    assert refit.prior_head == 3 == refit.model.head_length
+
+
+def test_a_recommender_with_a_head_ranks_its_new_items_by_the_prior_first(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    cfg = replace(TINY_MODEL, item_bias=True, segment_bias=True, prior_heads=[0, 4])
+    history = validation.history
+    run = train_two_tower(
+        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=4
+    )
+    rec = TwoTowerRecommender(run.model, run.features).fit(history)
+    known = history.interactions["customer_id"].unique().sort().head(50).to_list()
+    ids = pl.Series([*known, "nobody"])  # a cold customer: the head over every item
+    purchased = history.purchased(ids)
+    d = run.model.cosine_dim
+    prior = rec.customer_vectors(ids)[:, d:] @ rec._item_vectors[d:]
+    prior[:, 0] = -np.inf
+    expected_head = top_k(exclude(prior, purchased), 4)[0]
+    new_ranking = top_k(exclude(rec.score(ids), purchased), 10)[0]
+    assert (new_ranking[:, :4] == expected_head).all()
+    run.model.set_prior_head(0)  # without the head: the plain inner product
+    plain = rec.customer_vectors(ids) @ rec._item_vectors
+    plain[:, 0] = -np.inf
+    assert np.allclose(rec.score(ids), plain)
