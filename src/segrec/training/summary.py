@@ -20,18 +20,19 @@ def print_training(
     """Epochs, best validation metrics at ``k`` (``trainer.validation_k``), times and
     throughput of each stage; output paths."""
     table = Table(title="Two-tower training")
+    # Short headers: the table must stay legible in an 80-column terminal.
     for name in (
         "stage",
         "epochs",
         "best epoch",
-        "tower weight",
-        "prior head",
-        f"val recall@{k}",
-        f"val new recall@{k}",
-        "seconds",
-        "samples/s",
+        "weight / head",  # the cosine's weight and the prior's head, chosen on validation
+        f"val R@{k}",
+        f"val new R@{k}",
+        "s",
+        "lines/s",
     ):
-        table.add_column(name, justify="right" if name != "stage" else "left")
+        label = name == "stage"
+        table.add_column(name, justify="left" if label else "right", no_wrap=label)
     for stage in ("selection", "refit"):
         m = metrics.get(stage)
         if not m:
@@ -41,8 +42,7 @@ def print_training(
             stage,
             str(m["epochs"]),
             str(m["best_epoch"]),
-            f"{m.get('tower_weight', 1.0):g}",
-            str(m.get("prior_head", 0)),
+            f"{m.get('tower_weight', 1.0):g} / {m.get('prior_head', 0)}",
             _fmt(val.get(f"val/recall@{k}")),
             _fmt(val.get(f"val/new_recall@{k}")),
             f"{m['seconds']:.1f}",
