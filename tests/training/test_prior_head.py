@@ -29,6 +29,15 @@ def test_the_head_is_the_priors_best_new_items_then_the_whole_score() -> None:
     # Everything bought: no new item, so no head and the scores stand.
     assert ranked[2].tolist() == [1, 2, 3, 4, 5]
     assert np.isfinite(out[:, 1:]).all() and np.isneginf(out[:, 0]).all()
+    # A bought item keeps its place by its own score: item 2 (bought, 9) stays above the
+    # head; the new items follow in prior order (1, then 3, though 3 scores higher).
+    lifted = prior_head_first(
+        np.array([[-np.inf, 1.0, 9.0, 2.0]], np.float32),
+        np.array([[-np.inf, 5.0, 0.0, 1.0]], np.float32),
+        sp.csr_matrix(np.array([[0, 0, 1, 0]])),
+        9,  # longer than the catalog: every new item, in prior order
+    )
+    assert top_k(lifted, 3)[0].tolist() == [[2, 1, 3]]
 
 
 def test_the_head_is_chosen_on_validation_ndcg_and_carried_to_a_refit(tmp_path: Path) -> None:

@@ -30,18 +30,25 @@ except ImportError:  # pragma: no cover - Python 3.10
 def prior_head_first(
     scores: np.ndarray, prior: np.ndarray, purchased: sp.csr_matrix, head: int
 ) -> np.ndarray:
-    """``scores`` (n, m) rewritten so that each row ranks first, best first, the ``head``
-    items new to the customer (not in ``purchased``) with the highest ``prior``; every other
-    item keeps its score below them. In place, returned.
+    """``scores`` (n, m) rewritten so that each row ranks first among the items new to the
+    customer (not in ``purchased``), best first, the ``head`` of them with the highest
+    ``prior``; every other item keeps its score. In place, returned.
 
-    The head items are lifted just above the row's best score, one apart, so the result is
-    still a finite score matrix that any top-k (the evaluation's, batch scoring's) ranks
-    as the rule says; ties of ``prior`` go to the smaller index, as in ``top_k``.
+    The head items are lifted just above the best score of a new item, one apart, so the
+    result is still a finite score matrix that any top-k (the evaluation's, batch
+    scoring's) ranks as the rule says, and an all-items ranking is the new-items ranking
+    with the bought items placed by their own scores. Ties of ``prior`` go to the smaller
+    index, as in ``top_k``.
     """
+    head = min(head, scores.shape[1])
     candidates = exclude(prior, purchased)  # in place: prior is the caller's scratch
     candidates[:, 0] = NEVER
     items, values = top_k(candidates, head)
-    lifted = scores.max(axis=1, keepdims=True) + np.arange(head, 0, -1, dtype=np.float32)
+    bought = np.repeat(np.arange(purchased.shape[0]), np.diff(purchased.indptr))
+    kept = scores[bought, purchased.indices]
+    best_new = exclude(scores, purchased).max(axis=1, keepdims=True)
+    scores[bought, purchased.indices] = kept
+    lifted = best_new + np.arange(head, 0, -1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(scores.shape[0])[:, None], items.shape)
     keep = np.isfinite(values)  # fewer new items than the head: those slots stay empty
     scores[rows[keep], items[keep]] = np.broadcast_to(lifted, items.shape)[keep]
@@ -118,7 +125,8 @@ class TwoTowerRecommender:
             return scores.astype(np.float32, copy=False)
         d = self.model.cosine_dim
         prior = u[:, d:] @ v[d:]
-        scores = u[:, :d] @ v[:d] + prior
+        scores = u[:, :d] @ v[:d]
+        scores += prior  # in place: two (n, items) matrices at a time, not three
         scores[:, 0] = NEVER
         return prior_head_first(scores, prior, self.history.purchased(customer_ids), head)
 
