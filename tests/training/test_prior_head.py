@@ -11,9 +11,17 @@ import polars as pl
 import scipy.sparse as sp
 
 from segrec.recommender import exclude, top_k
+from segrec.training.fit import fit_model
 from segrec.training.loop import train_two_tower
 from segrec.training.recommender import TwoTowerRecommender, prior_head_first
-from tests.training.common import TINY_MODEL, TINY_TRAINER, periods, segments_at, small_data
+from tests.training.common import (
+    NO_LOGGER,
+    TINY_MODEL,
+    TINY_TRAINER,
+    periods,
+    segments_at,
+    small_data,
+)
 
 
 def test_the_head_is_the_priors_best_new_items_then_the_whole_score() -> None:
@@ -83,3 +91,15 @@ def test_a_recommender_with_a_head_ranks_its_new_items_by_the_prior_first(tmp_pa
     plain = rec.customer_vectors(ids) @ rec._item_vectors
     plain[:, 0] = -np.inf
     assert np.allclose(rec.score(ids), plain)
+
+
+def test_the_main_jobs_refit_and_saved_model_keep_the_chosen_head(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    cfg = replace(TINY_MODEL, item_bias=True, tower_weights=[0.5], prior_heads=[2])
+    result = fit_model(
+        cfg, TINY_TRAINER, NO_LOGGER, data, split, tmp_path / "run", segments_at(data), seed=3
+    )
+    assert result.metrics["selection"]["prior_head"] == result.metrics["refit"]["prior_head"] == 2
+    assert result.recommender.model.head_length == 2
+    saved = TwoTowerRecommender.load(result.paths["model"]).model
+    assert saved.head_length == 2 and float(saved.tower_weight) == 0.5
