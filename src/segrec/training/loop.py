@@ -320,7 +320,7 @@ def choose_setting(
     """The value of ``values`` under which (``apply``) the model scores best on the
     validator's ``metric`` (the first of equals), and every value's validation metrics as
     rows keyed ``name``; ``measured``: metrics already known for some values (one
-    validation pass fewer each). The model is left at the best value."""
+    validation pass fewer each). The caller sets the model to the value it keeps."""
     rows = []
     for value in values:
         apply(value)
@@ -329,5 +329,4 @@ def choose_setting(
         scores = {k: v for k, v in metrics.items() if k.startswith("val/")}
         rows.append({name: float(value), **scores})
     best = max(range(len(rows)), key=lambda i: rows[i][metric])  # the first of equals
-    apply(values[best])
     return values[best], rows

@@ -44,10 +44,8 @@ def prior_head_first(
     candidates = exclude(prior, purchased)  # in place: prior is the caller's scratch
     candidates[:, 0] = NEVER
     items, values = top_k(candidates, head)
-    bought = np.repeat(np.arange(purchased.shape[0]), np.diff(purchased.indptr))
-    kept = scores[bought, purchased.indices]
-    best_new = exclude(scores, purchased).max(axis=1, keepdims=True)
-    scores[bought, purchased.indices] = kept
+    new = np.isfinite(candidates)  # a boolean mask: a quarter of a score matrix
+    best_new = scores.max(axis=1, keepdims=True, where=new, initial=NEVER)
     lifted = best_new + np.arange(head, 0, -1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(scores.shape[0])[:, None], items.shape)
     keep = np.isfinite(values)  # fewer new items than the head: those slots stay empty
