@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from rich.console import Console
 
 from segrec.bundle import read_bundle
@@ -113,3 +114,24 @@ def test_a_bundle_says_how_to_apply_the_priors_head(history: History, tmp_path: 
     assert (top_k(exclude(rec.score(ids), purchased), m)[0] == head).all()
     plain = write_bundle(tmp_path / "p", two_tower_contents(_recommender(history)), ExportConfig())
     assert read_bundle(plain.path).prior_head == (0, 0)
+    assert read_bundle(plain.path).head_only_columns == []
+
+
+def test_a_bundle_names_the_columns_that_score_the_head_only(
+    history: History, tmp_path: Path
+) -> None:
+    """Biases outside ``ranking_bias_families`` score the head only: the manifest lists
+    their columns, and a search with them zeroed is the recommender's whole ranking."""
+    rec = _recommender(history, item_bias=True, segment_bias=True, ranking_bias_families=[])
+    with torch.no_grad():  # untrained biases are all zero: give them a say
+        rec.model.segment_bias.weight.normal_(std=1.0)
+    rec.refresh()
+    bundle = read_bundle(write_bundle(tmp_path, two_tower_contents(rec), ExportConfig()).path)
+    columns = bundle.head_only_columns
+    assert columns == rec.model.head_only_columns == list(range(17, 17 + 3))  # parity's labels
+    ids = bundle.customer_map.ids[:40]
+    query = bundle.customer_vectors[bundle.customer_map.encode(ids)].copy()
+    query[:, columns] = 0.0
+    scores = query @ bundle.item_vectors.T
+    scores[:, 0] = -np.inf
+    np.testing.assert_allclose(scores, rec.score(ids), rtol=1e-5, atol=1e-5)

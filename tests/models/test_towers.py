@@ -335,3 +335,22 @@ def test_prior_head_is_a_saved_setting_that_needs_a_prior(tmp_path: Path) -> Non
         replace(CFG, item_bias=True, prior_heads=[-1]).check()
     with pytest.raises(ValueError, match="needs item_bias, segment_bias or copurchase_rank"):
         replace(CFG, prior_heads=[0, 1]).check()
+
+
+def test_ranking_bias_families_leave_the_others_columns_to_the_head(tmp_path: Path) -> None:
+    sizes = replace(SIZES, segment_families=["age", "rfm"])
+    cfg = replace(CFG, item_bias=True, segment_bias=True, ranking_bias_families=["age"])
+    model = TwoTower(cfg, sizes)
+    # Columns: 8 cosine, 1 item bias, age's 4 labels, then rfm's 3: rfm's score the head.
+    assert model.head_only_columns == [13, 14, 15]
+    model.save(tmp_path / "m")
+    assert TwoTower.load(tmp_path / "m").head_only_columns == [13, 14, 15]
+    everything = replace(cfg, ranking_bias_families=None)
+    assert TwoTower(everything, sizes).head_only_columns == []
+    assert TwoTower(replace(cfg, ranking_bias_families=[]), sizes).head_only_columns == list(
+        range(9, 16)
+    )
+    with pytest.raises(ValueError, match=r"model\.ranking_bias_families: \['region'\] not among"):
+        TwoTower(replace(cfg, ranking_bias_families=["age", "region"]), sizes)
+    with pytest.raises(ValueError, match=r"model\.ranking_bias_families: 'age', expected null"):
+        replace(cfg, ranking_bias_families="age").check()

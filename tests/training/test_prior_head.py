@@ -3,7 +3,9 @@ its refit."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import scipy.sparse as sp
 
 from segrec.recommender import exclude, top_k
 from segrec.training.fit import fit_model
-from segrec.training.loop import train_two_tower
+from segrec.training.loop import choose_setting, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender, prior_head_first
 from tests.training.common import (
     NO_LOGGER,
@@ -93,6 +95,44 @@ def test_a_recommender_with_a_head_ranks_its_new_items_by_the_prior_first(tmp_pa
     assert np.allclose(rec.score(ids), plain)
 
 
+def test_head_only_biases_score_the_head_and_not_the_rest(tmp_path: Path) -> None:
+    """With ``ranking_bias_families``, the other families' bias columns join the head's
+    prior and leave the whole ranking's product, with a head or without."""
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    history = validation.history
+    families = segments_at(data)(history.as_of).columns[1:]
+    cfg = replace(
+        TINY_MODEL,
+        item_bias=True,
+        segment_bias=True,
+        prior_heads=[0, 3],
+        ranking_bias_families=families[:1],
+    )
+    run = train_two_tower(
+        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=3
+    )
+    head_only = run.model.head_only_columns
+    assert head_only and len(run.features.families) > 1
+    rec = TwoTowerRecommender(run.model, run.features).fit(history)
+    ids = pl.Series([*history.interactions["customer_id"].unique().sort().head(40), "nobody"])
+    u, v = rec.customer_vectors(ids), rec._item_vectors
+    purchased = history.purchased(ids)
+    d = run.model.cosine_dim
+    prior = u[:, d:] @ v[d:]
+    prior[:, 0] = -np.inf
+    expected_head = top_k(exclude(prior, purchased), 3)[0]
+    ranked = top_k(exclude(rec.score(ids), purchased), 10)[0]
+    assert (ranked[:, :3] == expected_head).all()
+    whole = u.copy()
+    whole[:, head_only] = 0.0
+    whole = whole @ v
+    whole[:, 0] = -np.inf
+    run.model.set_prior_head(0)
+    assert np.allclose(rec.score(ids), whole, atol=1e-5)
+    assert not np.allclose(whole, u @ v, atol=1e-3)  # the dropped biases did count
+
+
 def test_the_main_jobs_refit_and_saved_model_keep_the_chosen_head(tmp_path: Path) -> None:
     _, data, split = small_data(tmp_path)
     cfg = replace(TINY_MODEL, item_bias=True, tower_weights=[0.5], prior_heads=[2])
@@ -103,3 +143,18 @@ def test_the_main_jobs_refit_and_saved_model_keep_the_chosen_head(tmp_path: Path
     assert result.recommender.model.head_length == 2
     saved = TwoTowerRecommender.load(result.paths["model"]).model
     assert saved.head_length == 2 and float(saved.tower_weight) == 0.5
+
+
+def test_choose_setting_keeps_the_first_value_within_one_standard_error() -> None:
+    """The tower weight's rule: the smallest weight whose recall is within one standard
+    error of the best; without the rule, the best (the first of equals)."""
+    rows = {
+        0.0: {"val/r": 0.030, "val/r_se": 0.001},
+        0.5: {"val/r": 0.0421, "val/r_se": 0.001},
+        1.0: {"val/r": 0.0425, "val/r_se": 0.001},
+    }
+    choose = partial(choose_setting, None, None, "w", [0.0, 0.5, 1.0], lambda _: None, "val/r")
+    assert choose(rows, within_error=True)[0] == 0.5
+    assert choose(rows)[0] == 1.0
+    no_error = {w: {"val/r": r["val/r"], "val/r_se": math.nan} for w, r in rows.items()}
+    assert choose(no_error, within_error=True)[0] == 1.0  # unknown error: the best

@@ -53,13 +53,22 @@ class Bundle:
     def prior_head(self) -> tuple[int, int]:
         """(m, c): a ranking of items new to the customer puts first the m best by the
         vectors' columns from c on (the biases and the co-purchase prior: search with the
-        first c query columns zeroed), then the rest by the whole inner product (the model
-        setting ``model.prior_heads``); (0, 0) without a head. The second search must go
+        first c query columns zeroed), then the rest by the inner product less
+        ``head_only_columns`` (the model setting ``model.prior_heads``); (0, 0) without a
+        head. The second search must go
         m + the customer's purchases deep to be sure of m new items, and on an approximate
         index it is as approximate as the first (the export's recall check covers the
         whole inner product only)."""
         head = self.manifest.tower.get("prior_head") or {}
         return int(head.get("length", 0)), int(head.get("cosine_dim", 0))
+
+    @property
+    def head_only_columns(self) -> list[int]:
+        """Vector columns that score the prior's head only (the biases of segment families
+        outside ``model.ranking_bias_families``): the whole ranking's search zeroes them in
+        the query, the head's search keeps them. Empty: every column scores the whole
+        ranking."""
+        return [int(j) for j in self.manifest.tower.get("head_only_columns", [])]
 
     def has(self, rel: str) -> bool:
         """Whether the bundle holds the file ``rel`` (or, for a directory, any file in it)."""

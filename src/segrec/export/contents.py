@@ -69,6 +69,9 @@ class BundleContents:
     # first the ``prior_head`` best by the vectors' columns from ``cosine_dim`` on.
     prior_head: int = 0
     cosine_dim: int = 0
+    # Columns whose product scores the head only (``model.ranking_bias_families``): the
+    # whole ranking's search zeroes them in the query.
+    head_only_columns: Sequence[int] = ()
 
 
 def check_contents(c: BundleContents) -> list[str]:
@@ -86,6 +89,11 @@ def check_contents(c: BundleContents) -> list[str]:
         problems.append(
             f"prior_head: {c.prior_head} with cosine_dim {c.cosine_dim}, expected a head >= 0 "
             f"and, with a head, 0 < cosine_dim < d = {v.shape[1]}"
+        )
+    if v.ndim == 2 and any(not c.cosine_dim <= j < v.shape[1] for j in c.head_only_columns):
+        problems.append(
+            f"head_only_columns: {list(c.head_only_columns)}, expected columns of the biases "
+            f"(cosine_dim {c.cosine_dim} <= column < d = {v.shape[1]})"
         )
     names = [s.name for s in c.tower_inputs]
     if len(set(names)) != len(names):

@@ -115,6 +115,7 @@ def two_tower_contents(
         metrics=metrics or {},
         prior_head=model.head_length,
         cosine_dim=model.cosine_dim,
+        head_only_columns=model.head_only_columns,
     )
 
 

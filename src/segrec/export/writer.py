@@ -88,6 +88,8 @@ def write_bundle(root: str | Path, contents: BundleContents, cfg: ExportConfig) 
                 "length": contents.prior_head,
                 "cosine_dim": contents.cosine_dim,
             }
+        if contents.head_only_columns:
+            tower_info["head_only_columns"] = [int(j) for j in contents.head_only_columns]
         path, manifest = stage.commit(
             tower=tower_info,
             index=index_info,

@@ -7,6 +7,7 @@ and the serving path can read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 POOLINGS = ("mean", "attention")
 HISTORY_ITEMS = ("lines", "distinct")
@@ -58,6 +59,16 @@ class ModelConfig:
     # A learned bias per (item, segment label) of every family: one more vector column per
     # label (see TwoTower); needs use_segments.
     segment_bias: bool = False
+    # Families whose segment biases score the whole ranking; the other families' biases
+    # score only the prior's head (prior_heads) and, without a head, only training. null:
+    # every family. Why: a behavioural label (RFM, taste) is 'unknown' in a customer's
+    # first baskets, so its biases learn what first baskets hold: sure bets for the first
+    # places, but over a whole ranking they crowd out the broader hits of ranks 10-20
+    # (bench/results/quality_tafeng.md, "behavioural biases in the head only").
+    # list[str] | None, typed Any: new_items names the attribute families by interpolation
+    # (${oc.dict.keys:segments.attribute}), and a typed list field would be resolved when
+    # Hydra merges the experiment file, before the segments config is in reach.
+    ranking_bias_families: Any = None
     # auto: full softmax when the catalog has at most full_softmax_max_items items, else
     # sampled softmax (in-batch + n_negatives shared negatives, logQ corrected).
     loss: str = "auto"
@@ -84,9 +95,10 @@ class ModelConfig:
     copurchase_min_support: int = 5
     copurchase_l2: float = 500.0
     # Candidate weights of the towers' cosine in the score (the biases and the co-purchase
-    # prior keep weight 1), the best on the validation period's Recall@K chosen after
-    # training; null: 1. Why: the cosine, trained on the training period, can over-rule
-    # the prior and biases on new items (see TwoTower).
+    # prior keep weight 1), chosen after training on the validation period's Recall@K:
+    # the smallest within one standard error of the best; null: 1. Why: the cosine,
+    # trained on the training period, can over-rule the prior and biases on new items
+    # (see TwoTower), and a larger weight should win by more than the month's noise.
     tower_weights: list[float] | None = None
     # Candidate head lengths m, the best on the validation period's NDCG@K chosen after the
     # tower weight; null: 0. The first m places of a customer's ranking of items new to
@@ -143,6 +155,14 @@ class ModelConfig:
                     "model.prior_heads ranks by the biases and the co-purchase prior: needs "
                     "item_bias, segment_bias or copurchase_rank"
                 )
+        families = self.ranking_bias_families
+        if families is not None and (
+            not isinstance(families, list) or not all(isinstance(f, str) for f in families)
+        ):
+            raise ValueError(
+                f"model.ranking_bias_families: {families!r}, expected null or a list of "
+                "segment family names"
+            )
         if self.temperature <= 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
 

@@ -30,6 +30,7 @@ class TowerSizes:
     attribute_sizes: list[int] = field(default_factory=list)
     n_numeric: int = 0
     copurchase_items: int = 0  # m, items of the co-purchase prior's tables (0: none)
+    segment_families: list[str] = field(default_factory=list)  # names, as segment_sizes
 
     def to_dict(self) -> dict:
         return asdict(self)

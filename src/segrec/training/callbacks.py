@@ -31,15 +31,22 @@ def validation_metrics(
     model: Recommender, period: Period, k: int, chunk_size: int | None = None
 ) -> dict[str, float]:
     """``val/{recall,ndcg}@k`` and ``val/new_{recall,ndcg}@k`` of a fitted model: the
-    customers' means, from one scoring pass over the period."""
+    customers' means, from one scoring pass over the period, each with its standard error
+    (``..._se``: the customers' standard deviation / √customers)."""
     frame = customer_metrics(model, period, [k], ("all", NEW), chunk_size)
     out: dict[str, float] = {}
     for item_set, prefix in (("all", ""), (NEW, "new_")):
         rows = frame.filter(pl.col("items") == item_set)
         for metric in ("recall", "ndcg"):
-            value = rows[f"{metric}@{k}"].mean() if rows.height else None
-            out[f"val/{prefix}{metric}@{k}"] = (
-                float(value) if value is not None else math.nan  # type: ignore[arg-type]
+            values = rows[f"{metric}@{k}"]
+            mean = values.mean() if rows.height else None
+            spread = values.std() if rows.height > 1 else None
+            name = f"val/{prefix}{metric}@{k}"
+            out[name] = float(mean) if mean is not None else math.nan  # type: ignore[arg-type]
+            out[f"{name}_se"] = (
+                float(spread) / math.sqrt(rows.height)  # type: ignore[arg-type]
+                if spread is not None
+                else math.nan
             )
     return out
 

@@ -111,6 +111,7 @@ class FeatureSpace:
             n_customers=len(self.customer_map) + 1,
             n_items=len(self.item_map) + 1,
             segment_sizes=list(self.segments.sizes().values()),
+            segment_families=list(self.families),
             attribute_sizes=[
                 n_bands if a == PRICE_BAND else len(self.attribute_maps[a]) + 1
                 for a in self.attributes

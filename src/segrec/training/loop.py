@@ -7,6 +7,7 @@ Used by ``fit_model`` (the main job: checkpoints, loggers, resume) and by
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -167,8 +168,10 @@ def train_two_tower(
     prior_head: int | None = None,
 ) -> TrainingRun:
     """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
-    best epoch's weights, choose the towers' weight among ``model.tower_weights`` on it,
-    then the prior's head among ``model.prior_heads`` on its NDCG@K. Without
+    best epoch's weights, choose the towers' weight among ``model.tower_weights`` on it
+    (the smallest within one standard error of the best: the cosine, fitted to the
+    training period, must earn its weight beyond the validation month's noise), then the
+    prior's head among ``model.prior_heads`` on its NDCG@K. Without
     ``validation``, ``tower_weight`` and ``prior_head`` are set (a refit's, from its
     selection run).
     ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any; ``callbacks`` are added
@@ -264,10 +267,11 @@ def train_two_tower(
             task,
             validator,
             "tower_weight",
-            cfg.tower_weights,
+            sorted(cfg.tower_weights),
             model.set_tower_weight,
             validator.monitor,
             scored,
+            within_error=True,
         )
     tower_weight = 1.0 if tower_weight is None else tower_weight
     if cfg.tower_weights is not None:
@@ -316,11 +320,17 @@ def choose_setting(
     apply: Callable[[Any], None],
     metric: str,
     measured: Mapping[float, dict[str, float]],
+    within_error: bool = False,
 ) -> tuple[Any, list[dict[str, float]]]:
     """The value of ``values`` under which (``apply``) the model scores best on the
     validator's ``metric`` (the first of equals), and every value's validation metrics as
     rows keyed ``name``; ``measured``: metrics already known for some values (one
-    validation pass fewer each). The caller sets the model to the value it keeps."""
+    validation pass fewer each). The caller sets the model to the value it keeps.
+
+    ``within_error``: the first value instead whose ``metric`` is within one standard
+    error (``metric + '_se'``) of the best (the one-standard-error rule), ``values`` being
+    ordered from the setting to prefer, within noise, to the least preferred.
+    """
     rows = []
     for value in values:
         apply(value)
@@ -329,4 +339,8 @@ def choose_setting(
         scores = {k: v for k, v in metrics.items() if k.startswith("val/")}
         rows.append({name: float(value), **scores})
     best = max(range(len(rows)), key=lambda i: rows[i][metric])  # the first of equals
+    if within_error:
+        error = rows[best].get(f"{metric}_se", math.nan)
+        floor = rows[best][metric] - (error if math.isfinite(error) else 0.0)
+        best = next((i for i, row in enumerate(rows) if row[metric] >= floor), best)
     return values[best], rows

@@ -87,6 +87,14 @@ class TwoTowerRecommender:
         # unknown item's vector (a finite, low score).
         columns = self.features.item_map.encode(history.item_map.ids)
         self._item_vectors = np.ascontiguousarray(vectors[np.concatenate([[0], columns])].T)
+        # The whole ranking's columns: all but those scoring the prior's head only.
+        head_only = self.model.head_only_columns
+        self._ranking_columns = np.setdiff1d(np.arange(vectors.shape[1]), head_only)
+        self._ranking_vectors = (
+            np.ascontiguousarray(self._item_vectors[self._ranking_columns])
+            if head_only
+            else self._item_vectors
+        )
 
     @property
     def history(self) -> History:
@@ -116,16 +124,16 @@ class TwoTowerRecommender:
 
     def score(self, customer_ids: pl.Series) -> np.ndarray:
         u, v = self.customer_vectors(customer_ids), self._item_vectors
-        head = self.model.head_length
-        if not head:
-            scores = u @ v
-            scores[:, 0] = NEVER
-            return scores.astype(np.float32, copy=False)
-        d = self.model.cosine_dim
-        prior = u[:, d:] @ v[d:]
-        scores = u[:, :d] @ v[:d]
-        scores += prior  # in place: two (n, items) matrices at a time, not three
+        head, d = self.model.head_length, self.model.cosine_dim
+        prior = u[:, d:] @ v[d:] if head else None
+        if prior is not None and not self.model.head_only_columns:
+            scores = u[:, :d] @ v[:d]
+            scores += prior  # the whole score: two (n, items) matrices at a time, not three
+        else:
+            scores = u[:, self._ranking_columns] @ self._ranking_vectors
         scores[:, 0] = NEVER
+        if prior is None:
+            return scores.astype(np.float32, copy=False)
         return prior_head_first(scores, prior, self.history.purchased(customer_ids), head)
 
     def save(self, directory: Path) -> None:
