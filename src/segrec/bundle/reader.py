@@ -55,10 +55,9 @@ class Bundle:
         vectors' columns from c on (the biases and the co-purchase prior: search with the
         first c query columns zeroed), then the rest by the inner product less
         ``head_only_columns`` (the model setting ``model.prior_heads``); (0, 0) without a
-        head. The second search must go
-        m + the customer's purchases deep to be sure of m new items, and on an approximate
-        index it is as approximate as the first (the export's recall check covers the
-        whole inner product only)."""
+        head. The second search must go m + the customer's purchases deep to be sure of m
+        new items, and on an approximate index it is as approximate as the first (the
+        export's recall check covers the whole inner product only)."""
         head = self.manifest.tower.get("prior_head") or {}
         return int(head.get("length", 0)), int(head.get("cosine_dim", 0))
 

@@ -87,14 +87,13 @@ class TwoTowerRecommender:
         # unknown item's vector (a finite, low score).
         columns = self.features.item_map.encode(history.item_map.ids)
         self._item_vectors = np.ascontiguousarray(vectors[np.concatenate([[0], columns])].T)
-        # The whole ranking's columns: all but those scoring the prior's head only.
+        # The whole ranking's columns: all but those scoring the prior's head only (a
+        # slice when that is all of them, so the plain product indexes no copy).
         head_only = self.model.head_only_columns
-        self._ranking_columns = np.setdiff1d(np.arange(vectors.shape[1]), head_only)
-        self._ranking_vectors = (
-            np.ascontiguousarray(self._item_vectors[self._ranking_columns])
-            if head_only
-            else self._item_vectors
+        self._ranking_columns: slice | np.ndarray = (
+            np.setdiff1d(np.arange(vectors.shape[1]), head_only) if head_only else slice(None)
         )
+        self._ranking_vectors = np.ascontiguousarray(self._item_vectors[self._ranking_columns])
 
     @property
     def history(self) -> History:
