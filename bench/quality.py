@@ -34,7 +34,7 @@ from rich.console import Console
 from segrec.config import Config
 from segrec.data import RetailData, TimeSplit
 from segrec.evaluation.protocol import SegmentsAt
-from segrec.evaluation.report import headline
+from segrec.evaluation.report import headline, paired_table
 from segrec.evaluation.run import EvaluationResult, default_segments_at, evaluate_job
 from segrec.pipeline import evaluate_with_ranker, prepare_data
 from segrec.training.config import LoggerConfig
@@ -141,6 +141,8 @@ def section(name: str, result: EvaluationResult, seconds: float) -> str:
         sizes,
         headline(result.table, result.runs, 20, ratio_to=ratio),
         headline(result.table, result.runs, 10, ratio_to=ratio),
+        "Each column's best against its runner-up, customer by customer (|z| < 2: within noise):",
+        paired_table(result.paired),
         f"Cold customers of personalised baselines: **{result.fallback}**. "
         f"Whole evaluation (tuning included): {seconds:.0f} s. "
         f"Full report: `{result.files['report']}`.",

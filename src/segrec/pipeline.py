@@ -99,7 +99,7 @@ def fit(cfg: Config, console: Console | None = None) -> dict[str, Any]:
         }
     summary["seconds"] = round(time.perf_counter() - started, 2)
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    closing_summary(cfg, evaluation.table, ranker, summary, console)
+    closing_summary(cfg, evaluation.table, evaluation.per_customer, ranker, summary, console)
     return summary
 
 
@@ -205,6 +205,7 @@ def export_stage(
 def closing_summary(
     cfg: Config,
     table: Any,
+    per_customer: Any,
     ranker: HistoryRanker | None,
     summary: dict[str, Any],
     console: Console,
@@ -222,4 +223,6 @@ def closing_summary(
     }
     if "bundle" in summary:
         paths["bundle"] = Path(summary["bundle"]["path"])
-    print_model_summary(model, baselines, summary["seconds"], paths, console)
+    print_model_summary(
+        model, baselines, summary["seconds"], paths, console, per_customer=per_customer
+    )

@@ -47,6 +47,21 @@ def test_one_call_evaluates_every_baseline_and_writes_the_report(small_result) -
     report = result.files["report"].read_text()
     assert "## Recall / NDCG @20" in report and "**" in report
     assert f"scored by **{result.fallback}**" in report
+    assert "## Best against runner-up @20, customer by customer" in report
+    per_customer = pl.read_parquet(result.files["per_customer"])
+    assert set(per_customer["model"]) == set(names)
+    paired = pl.read_parquet(result.files["paired"])
+    assert paired.height == 10  # five headline columns x (recall, ndcg)
+    for row in paired.iter_rows(named=True):  # the best is the headline table's bold one
+        best = table.filter(
+            (pl.col("group") == ("overall" if row["customers"] == "overall" else "customers"))
+            & (pl.col("label") == row["customers"])
+            & (pl.col("items") == row["items"])
+            & (pl.col("metric") == row["metric"])
+            & (pl.col("k") == 20)
+        )["value"].max()
+        assert row["best_value"] == pytest.approx(best)
+        assert row["difference"] == pytest.approx(row["best_value"] - row["runner_up_value"])
     assert str(result.files["report"]).startswith(str(tmp))
 
 
@@ -142,7 +157,7 @@ def test_configured_fallback_and_disabled_baselines(tmp_path: Path) -> None:
         "segment_popularity[age_band×income_band]",
         "personal_frequency",
     ]
-    _, runs, fallback, trials = evaluate_candidates(
+    _, runs, fallback, trials, _ = evaluate_candidates(
         candidates, validation, test, cfg.evaluation, cfg.baselines, Console(quiet=True)
     )
     assert fallback == "segment_popularity[age_band×region]" and trials == []

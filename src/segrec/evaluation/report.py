@@ -7,6 +7,7 @@ glance; the tidy table (Parquet/JSON) holds every number for anything finer.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,28 @@ def notes(runs: Sequence[ModelRun], fallback: str) -> str:
     )
 
 
+def paired_table(paired: pl.DataFrame) -> str:
+    """Each headline column's best model against its runner-up (``paired_differences``):
+    the difference of their means, its paired standard error and their ratio z (|z| under
+    2: within noise)."""
+    header = ["column", "best", "runner-up", "difference", "SE", "z", "customers"]
+    rows = []
+    for r in paired.iter_rows(named=True):
+        z = r["difference"] / r["se"] if r["se"] > 0 else math.nan
+        rows.append(
+            [
+                f"{r['customers']} · {r['items']} {r['metric'][0].upper()}@{r['k']}",
+                f"{r['best']} {r['best_value']:.4f}",
+                f"{r['runner_up']} {r['runner_up_value']:.4f}",
+                f"{r['difference']:+.4f}",
+                f"{r['se']:.4f}",
+                "–" if z != z else f"{z:.1f}",
+                str(r["n_customers"]),
+            ]
+        )
+    return markdown_table(header, rows, bold=[])
+
+
 def markdown_report(
     table: pl.DataFrame,
     runs: Sequence[ModelRun],
@@ -166,8 +189,10 @@ def markdown_report(
     fallback: str,
     title: str,
     test: Period,
+    paired: pl.DataFrame | None = None,
 ) -> str:
-    """The whole report, largest K first."""
+    """The whole report, largest K first; with ``paired``, how far each column's best
+    model is ahead of its runner-up, customer by customer."""
     labels = test.labels["customer_status"].value_counts()
     counts = {r[0]: r[1] for r in labels.iter_rows()}
     sizes = (
@@ -178,6 +203,9 @@ def markdown_report(
     sections = [f"# {title}", PROTOCOL, sizes]
     for k in sorted(ks, reverse=True):
         sections += [f"## Recall / NDCG @{k}", headline(table, runs, k)]
+    if paired is not None and paired.height:
+        k = int(paired["k"][0])
+        sections += [f"## Best against runner-up @{k}, customer by customer", paired_table(paired)]
     top_k = max(ks)
     sections += [
         "## Segments",

@@ -2,9 +2,12 @@
 
 ``evaluate(cfg, data, split)`` is what ``train/evaluate.py`` and the main job call; it
 returns an ``EvaluationResult`` and writes, under ``<output_dir>/<evaluation.output_subdir>``:
-``metrics.parquet`` and ``metrics.json`` (the tidy table), ``runs.json`` (chosen
-hyper-parameters, tuning trials, fit and score times, cold-start handling) and
-``report.md`` (the Markdown summary, best model per column in bold).
+``metrics.parquet`` and ``metrics.json`` (the tidy table), ``per_customer.parquet`` (each
+model's metrics per test customer, for tests of one's own), ``paired.parquet`` (each
+headline column's best model against its runner-up, customer by customer: see
+``segrec.evaluation.significance``), ``runs.json`` (chosen hyper-parameters, tuning
+trials, fit and score times, cold-start handling) and ``report.md`` (the Markdown summary,
+best model per column in bold).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from segrec.evaluation.protocol import (
     customer_metrics,
     make_periods,
 )
-from segrec.evaluation.report import markdown_report
+from segrec.evaluation.report import HEADLINE, markdown_report
+from segrec.evaluation.significance import paired_differences
 from segrec.evaluation.tuning import FallbackFactory, Objective, choose_fallback, tune
 from segrec.recommender import chunk_size_for
 
@@ -59,6 +63,8 @@ class EvaluationResult:
     fallback: str
     fallback_trials: list[dict[str, Any]]
     markdown: str
+    per_customer: pl.DataFrame  # model, customer_id, items, n_truth, {metric}@{k}
+    paired: pl.DataFrame  # at the largest K: segrec.evaluation.significance.PAIRED_SCHEMA
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -101,8 +107,9 @@ def evaluate_candidate(
     eval_cfg: EvaluationConfig,
     fallback: FallbackFactory,
     objective: Objective,
-) -> tuple[pl.DataFrame, ModelRun]:
-    """Tune on validation (if asked), refit on train + validation, judge on test."""
+) -> tuple[pl.DataFrame, ModelRun, pl.DataFrame]:
+    """Tune on validation (if asked), refit on train + validation, judge on test: the
+    tidy table, the run, and the metrics per customer (with a ``model`` column)."""
     params, trials = (
         tune(candidate, validation, objective, fallback)
         if eval_cfg.tune
@@ -126,7 +133,8 @@ def evaluate_candidate(
         eval_cfg.families,
     )
     run = ModelRun(model.name, params, fit_seconds, score_seconds, model.cold_start, trials)
-    return table, run
+    per_customer = per_customer.drop("top").select(pl.lit(model.name).alias("model"), pl.all())
+    return table, run, per_customer
 
 
 def evaluate_candidates(
@@ -136,9 +144,9 @@ def evaluate_candidates(
     eval_cfg: EvaluationConfig,
     baselines_cfg: BaselinesConfig,
     console: Console | None = None,
-) -> tuple[pl.DataFrame, list[ModelRun], str, list[dict[str, Any]]]:
+) -> tuple[pl.DataFrame, list[ModelRun], str, list[dict[str, Any]], pl.DataFrame]:
     """Evaluate ``candidates`` on the two periods: (tidy table, runs, fallback name, its
-    selection trials)."""
+    selection trials, metrics per customer and model)."""
     console = console or Console()
     names = [c.name for c in candidates]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -157,10 +165,10 @@ def evaluate_candidates(
         fallback, fallback_name, fallback_trials = fallback_factory(
             baselines_cfg, validation, objective, console
         )
-    tables, runs = [], []
+    tables, runs, per_customer = [], [], []
     for candidate in candidates:
         with console.status(f"Evaluating {escape(candidate.name)} ..."):
-            table, run = evaluate_candidate(
+            table, run, scored = evaluate_candidate(
                 candidate, validation, test, eval_cfg, fallback, objective
             )
         console.print(
@@ -169,8 +177,10 @@ def evaluate_candidates(
         )
         tables.append(table)
         runs.append(run)
+        per_customer.append(scored)
     table = pl.concat(tables) if tables else pl.DataFrame(schema=TIDY_SCHEMA)
-    return table, runs, fallback_name, fallback_trials
+    frame = pl.concat(per_customer) if per_customer else pl.DataFrame()
+    return table, runs, fallback_name, fallback_trials, frame
 
 
 def evaluate(
@@ -188,28 +198,34 @@ def evaluate(
         validation, test = make_periods(data, split, segments_at)
     if candidates is None:
         candidates = load_candidates(cfg, validation.families)
-    table, runs, fallback, trials = evaluate_candidates(
+    table, runs, fallback, trials, per_customer = evaluate_candidates(
         candidates, validation, test, cfg.evaluation, cfg.baselines, console
     )
+    paired = paired_differences(per_customer, test.labels, max(cfg.evaluation.ks), HEADLINE)
     title = f"segrec evaluation: {cfg.data.name}"
-    markdown = markdown_report(table, runs, cfg.evaluation.ks, fallback, title, test)
-    result = EvaluationResult(table, runs, fallback, trials, markdown)
+    markdown = markdown_report(table, runs, cfg.evaluation.ks, fallback, title, test, paired)
+    result = EvaluationResult(table, runs, fallback, trials, markdown, per_customer, paired)
     result.files = write_result(result, Path(cfg.paths.output_dir) / cfg.evaluation.output_subdir)
     console.print(f"Evaluation written to {result.files['report']}")
     return result
 
 
 def write_result(result: EvaluationResult, directory: Path) -> dict[str, Path]:
-    """Write the tidy table (Parquet + JSON), the runs (JSON) and the Markdown report."""
+    """Write the tidy table (Parquet + JSON), the metrics per customer and the paired
+    comparisons (Parquet), the runs (JSON) and the Markdown report."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "metrics": directory / "metrics.parquet",
         "metrics_json": directory / "metrics.json",
+        "per_customer": directory / "per_customer.parquet",
+        "paired": directory / "paired.parquet",
         "runs": directory / "runs.json",
         "report": directory / "report.md",
     }
     result.table.write_parquet(files["metrics"])
     files["metrics_json"].write_text(json.dumps(result.table.to_dicts(), indent=1))
+    result.per_customer.write_parquet(files["per_customer"])
+    result.paired.write_parquet(files["paired"])
     runs = {
         "cold_fallback": result.fallback,
         "cold_fallback_trials": result.fallback_trials,

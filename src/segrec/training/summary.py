@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from segrec.evaluation.significance import paired_gap
+
 COLUMNS = (("all", "recall"), ("all", "ndcg"), ("new", "recall"), ("new", "ndcg"))
 
 
@@ -74,11 +76,15 @@ def print_summary(
     paths: dict[str, Path],
     console: Console,
     k: int = 20,
+    per_customer: pl.DataFrame | None = None,
 ) -> None:
     """Test metrics of ``model`` beside the best baseline of each column, the run's time and
-    where its outputs are (``table``: the evaluation's tidy table)."""
+    where its outputs are (``table``: the evaluation's tidy table). With ``per_customer``
+    (the evaluation's), also z: the difference over its paired standard error, customer
+    by customer (|z| under 2: within noise)."""
     out = Table(title=escape(f"{model} on the test period vs the best baseline (@{k})"))
-    for name in ("items", "metric", model, "best baseline", "baseline value", "ratio"):
+    names = ["items", "metric", model, "best baseline", "baseline value", "ratio"]
+    for name in names + ["z"] * (per_customer is not None):
         out.add_column(
             escape(name),
             justify="left" if name in ("items", "metric", "best baseline") else "right",
@@ -93,14 +99,18 @@ def print_summary(
         )
         value = float(mine["value"][0]) if mine.height else float("nan")
         other, base = best_baseline(table, model, items, metric, k)
-        out.add_row(
+        cells = [
             items,
             metric,
             _fmt(value),
             escape(other),
             _fmt(base),
             f"{value / base:.2f}x" if base == base and base > 0 else "-",
-        )
+        ]
+        if per_customer is not None:
+            gap = paired_gap(per_customer, model, other, items, f"{metric}@{k}")
+            cells.append(f"{gap.difference / gap.se:+.1f}" if gap.se > 0 else "-")
+        out.add_row(*cells)
     console.print(out)
     console.print(f"Total time {seconds:.1f} s.")
     for name, path in paths.items():
