@@ -86,8 +86,7 @@ class TwoTowerTask(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(batch)
-        # Detached: the epoch mean (on_epoch) would otherwise be accumulated under autograd,
-        # a sixth of a CPU training step (Ta-Feng: 29.7 -> 25.8 ms).
+        # Detached: the logged value and its epoch mean need no autograd graph.
         self.log(
             "train/loss",
             loss.detach(),
