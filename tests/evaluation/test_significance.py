@@ -47,6 +47,7 @@ def test_the_best_and_the_runner_up_are_compared_customer_by_customer() -> None:
     assert overall["difference"] == pytest.approx(gap.mean())
     assert overall["se"] == pytest.approx(gap.std(ddof=1) / math.sqrt(4))
     assert overall["n_customers"] == 4
+    assert overall["z"] == pytest.approx(overall["difference"] / overall["se"])
     cold = out.filter((pl.col("customers") == "cold") & (pl.col("metric") == "ndcg")).row(
         0, named=True
     )
@@ -59,5 +60,5 @@ def test_one_model_or_one_customer_gives_no_standard_error() -> None:
     assert paired_differences(frame({"a": [0.1, 0.2]}), LABELS, 20, COLUMNS).height == 0
     one = LABELS.head(1)
     out = paired_differences(frame({"a": [0.1], "b": [0.2]}), one, 20, [("overall", "all")])
-    assert out["best"].to_list() == ["b", "b"] and all(math.isnan(s) for s in out["se"])
+    assert out["best"].to_list() == ["b", "b"] and all(math.isnan(s) for s in [*out["se"], *out["z"]])
     assert paired_differences(pl.DataFrame(), LABELS, 20, COLUMNS).height == 0

@@ -7,7 +7,6 @@ glance; the tidy table (Parquet/JSON) holds every number for anything finer.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +166,6 @@ def paired_table(paired: pl.DataFrame) -> str:
     header = ["column", "best", "runner-up", "difference", "SE", "z", "customers"]
     rows = []
     for r in paired.iter_rows(named=True):
-        z = r["difference"] / r["se"] if r["se"] > 0 else math.nan
         rows.append(
             [
                 f"{r['customers']} · {r['items']} {r['metric'][0].upper()}@{r['k']}",
@@ -175,7 +173,7 @@ def paired_table(paired: pl.DataFrame) -> str:
                 f"{r['runner_up']} {r['runner_up_value']:.4f}",
                 f"{r['difference']:+.4f}",
                 f"{r['se']:.4f}",
-                "–" if z != z else f"{z:.1f}",
+                "–" if r["z"] != r["z"] else f"{r['z']:.1f}",
                 str(r["n_customers"]),
             ]
         )
@@ -189,10 +187,10 @@ def markdown_report(
     fallback: str,
     title: str,
     test: Period,
-    paired: pl.DataFrame | None = None,
+    paired: pl.DataFrame,
 ) -> str:
-    """The whole report, largest K first; with ``paired``, how far each column's best
-    model is ahead of its runner-up, customer by customer."""
+    """The whole report, largest K first, with how far each column's best model is ahead
+    of its runner-up, customer by customer (``paired``, when it has rows)."""
     labels = test.labels["customer_status"].value_counts()
     counts = {r[0]: r[1] for r in labels.iter_rows()}
     sizes = (
@@ -203,7 +201,7 @@ def markdown_report(
     sections = [f"# {title}", PROTOCOL, sizes]
     for k in sorted(ks, reverse=True):
         sections += [f"## Recall / NDCG @{k}", headline(table, runs, k)]
-    if paired is not None and paired.height:
+    if paired.height:
         k = int(paired["k"][0])
         sections += [f"## Best against runner-up @{k}, customer by customer", paired_table(paired)]
     top_k = max(ks)

@@ -29,6 +29,7 @@ PAIRED_SCHEMA = {
     "runner_up_value": pl.Float64,
     "difference": pl.Float64,
     "se": pl.Float64,
+    "z": pl.Float64,
 }
 
 
@@ -38,6 +39,11 @@ class Gap(NamedTuple):
     difference: float
     se: float
     n_customers: int
+
+    @property
+    def z(self) -> float:
+        """The difference in standard errors (NaN without one): |z| under 2 is noise."""
+        return self.difference / self.se if self.se > 0 else math.nan
 
 
 def paired_gap(per_customer: pl.DataFrame, a: str, b: str, items: str, metric: str) -> Gap:
@@ -66,7 +72,8 @@ def paired_differences(
 ) -> pl.DataFrame:
     """Per (customers, items) of ``columns`` and per metric at ``k``: the best model and
     the runner-up by their mean over the column's customers, the mean paired difference
-    and its standard error (``PAIRED_SCHEMA``; se is NaN under two customers).
+    its standard error and their ratio z (``PAIRED_SCHEMA``; se and z are NaN under two
+    customers).
 
     ``per_customer``: one row per (model, customer_id, items) with ``{metric}@{k}``
     columns, every model over the same customers; ``labels``: customer_id and
@@ -103,6 +110,7 @@ def paired_differences(
                     "runner_up_value": means[runner_up],
                     "difference": gap.difference,
                     "se": gap.se,
+                    "z": gap.z,
                 }
             )
     return pl.DataFrame(rows, schema=PAIRED_SCHEMA)

@@ -108,8 +108,8 @@ def print_summary(
             f"{value / base:.2f}x" if base == base and base > 0 else "-",
         ]
         if per_customer is not None:
-            gap = paired_gap(per_customer, model, other, items, f"{metric}@{k}")
-            cells.append(f"{gap.difference / gap.se:+.1f}" if gap.se > 0 else "-")
+            z = paired_gap(per_customer, model, other, items, f"{metric}@{k}").z
+            cells.append("-" if z != z else f"{z:+.1f}")
         out.add_row(*cells)
     console.print(out)
     console.print(f"Total time {seconds:.1f} s.")
