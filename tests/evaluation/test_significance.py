@@ -60,5 +60,7 @@ def test_one_model_or_one_customer_gives_no_standard_error() -> None:
     assert paired_differences(frame({"a": [0.1, 0.2]}), LABELS, 20, COLUMNS).height == 0
     one = LABELS.head(1)
     out = paired_differences(frame({"a": [0.1], "b": [0.2]}), one, 20, [("overall", "all")])
-    assert out["best"].to_list() == ["b", "b"] and all(math.isnan(s) for s in [*out["se"], *out["z"]])
+    assert out["best"].to_list() == ["b", "b"] and all(
+        math.isnan(s) for s in [*out["se"], *out["z"]]
+    )
     assert paired_differences(pl.DataFrame(), LABELS, 20, COLUMNS).height == 0
