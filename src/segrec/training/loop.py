@@ -11,6 +11,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from segrec.evaluation.protocol import Period
 from segrec.models.config import ModelConfig
 from segrec.models.two_tower import TwoTower
-from segrec.recommender import History
+from segrec.recommender import History, compute_threads
 from segrec.training.callbacks import RetrievalValidation, Throughput
 from segrec.training.config import TrainerConfig
 from segrec.training.copurchase import fit_copurchase
@@ -126,7 +127,10 @@ def prepare(
     if segments_at is not None and cfg.use_segments:
         first = history.interactions["timestamp"].min()
         dates = snapshot_dates(first, history.as_of, cfg.segment_snapshot_days)  # type: ignore[arg-type]
-        snapshots = [(d, segments_at(d)) for d in dates]
+        # Independent, and mostly polars and FAISS work, which release the GIL: a thread
+        # per core (Ta-Feng's five snapshots, 2 cores: 1.6 -> 0.9 s).
+        with ThreadPoolExecutor(max_workers=compute_threads()) as pool:
+            snapshots = list(zip(dates, pool.map(segments_at, dates), strict=True))
     frames = [f for _, f in snapshots if f is not None]
     if history.segments is not None:
         frames.append(history.segments)
@@ -182,7 +186,7 @@ def train_two_tower(
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
     L.seed_everything(seed, workers=True, verbose=False)
-    features, _, examples = prepare(cfg, history, segments_at)
+    features, sequences, examples = prepare(cfg, history, segments_at)
     counts = examples.target_counts(len(history.item_map) + 1)
     copurchase = fit_copurchase(cfg, history, features) if cfg.copurchase_rank else None
     model = make_model(cfg, features, copurchase, examples)
@@ -192,7 +196,11 @@ def train_two_tower(
     validator = None
     if validation is not None:
         validator = RetrievalValidation(
-            features, validation, trainer_cfg.validation_k, trainer_cfg.validation_items
+            features,
+            validation,
+            trainer_cfg.validation_k,
+            trainer_cfg.validation_items,
+            sequences=sequences if validation.history is history else None,
         )
         callbacks.append(validator)
         callbacks.append(
