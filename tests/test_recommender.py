@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 
 from segrec import recommender
 from segrec.baselines import Popularity
@@ -18,6 +19,7 @@ from segrec.recommender import (
     exclude,
     recommend,
     top_k,
+    top_k_and_new,
 )
 from tests.evaluation.toy import AS_OF, history, interactions
 
@@ -113,6 +115,30 @@ def test_top_k_split_among_threads_equals_one_thread(monkeypatch: pytest.MonkeyP
     np.testing.assert_array_equal(val, one_val)
     ref_idx, _ = reference_top_k(scores, 20)
     np.testing.assert_array_equal(idx, ref_idx)
+
+
+def test_top_k_and_new_equals_two_passes_whatever_the_ties() -> None:
+    """The plain top k merged from the new items' top k and the bought items is the plain
+    top_k exactly: ties, -inf (bought items included), rows with more bought items than
+    k, rows with none, k wider than the rankable items."""
+    rng = np.random.default_rng(4)
+    for trial in range(200):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(2, 40))
+        scores = rng.integers(0, 6, size=(n, m)).astype(np.float32)
+        scores[:, 0] = -np.inf
+        scores[rng.random(scores.shape) < (0.5 if trial % 4 == 0 else 0.05)] = -np.inf
+        bought = rng.random((n, m)) < rng.choice([0.0, 0.1, 0.6])
+        bought[:, 0] = False
+        purchased = sp.csr_matrix(bought.astype(np.float32))
+        k = int(rng.integers(1, m + 3))
+        expected_all = top_k(scores.copy(), k)
+        expected_new = top_k(exclude(scores.copy(), purchased), k)
+        (idx, val), (new_idx, new_val) = top_k_and_new(scores.copy(), purchased, k)
+        for got, want in zip(
+            (idx, val, new_idx, new_val), (*expected_all, *expected_new), strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+        assert idx.dtype == np.int32 and val.dtype == np.float32
 
 
 def test_exclude_sets_purchased_items_to_minus_infinity() -> None:

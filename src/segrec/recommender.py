@@ -200,6 +200,39 @@ def exclude(scores: np.ndarray, purchased: sp.csr_matrix) -> np.ndarray:
     return scores
 
 
+def top_k_and_new(
+    scores: np.ndarray, purchased: sp.csr_matrix, k: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``top_k`` of ``scores`` and of ``exclude(scores, purchased)`` (the items new to each
+    customer), from one pass over the matrix; ``scores`` is left excluded.
+
+    Why: an item of the plain top k is either new, and then in the new items' top k, or
+    bought, and then among the row's few bought items; so the plain top k is the top k
+    of those two short lists, and a second pass over the whole catalog is saved (Ta-Feng:
+    a quarter of a validation pass). Ties and ``-inf`` come out exactly as ``top_k``'s.
+    """
+    rows = np.repeat(np.arange(purchased.shape[0]), np.diff(purchased.indptr))
+    bought = scores[rows, purchased.indices]
+    new_idx, new_val = top_k(exclude(scores, purchased), k)
+    width = new_idx.shape[1]
+    # Each row's bought items, best first, smaller index first among equals (lexsort: the
+    # last key sorts first), the first ``width`` kept in a padded (n, width) table.
+    order = np.lexsort((purchased.indices, -bought, rows))
+    place = np.arange(order.size) - purchased.indptr[rows[order]]
+    kept, slot = order[place < width], place[place < width]
+    bought_idx = np.zeros_like(new_idx)
+    bought_val = np.full_like(new_val, NEVER)
+    bought_idx[rows[kept], slot] = purchased.indices[kept]
+    bought_val[rows[kept], slot] = bought[kept]
+    both_idx = np.concatenate([new_idx, bought_idx], axis=1)
+    both_val = np.concatenate([new_val, bought_val], axis=1)
+    best = np.lexsort((both_idx, -both_val), axis=1)[:, :width]
+    idx = np.take_along_axis(both_idx, best, axis=1)
+    val = np.take_along_axis(both_val, best, axis=1)
+    idx[np.isneginf(val)] = 0
+    return (idx, val), (new_idx, new_val)
+
+
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` highest scores of each row, best first.
 

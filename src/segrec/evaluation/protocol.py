@@ -25,9 +25,9 @@ from segrec.recommender import (
     Recommender,
     check_scores,
     chunk_size_for,
-    exclude,
     iter_chunks,
     top_k,
+    top_k_and_new,
 )
 
 SegmentsAt = Callable[[datetime], "pl.DataFrame | None"]
@@ -140,9 +140,12 @@ def rank(
     for chunk in iter_chunks(period.truth.customer_ids, chunk_size):
         scores = model.score(chunk)
         check_scores(scores, chunk.len(), history.n_columns, model.name)
-        plain.append(top_k(scores, k)[0])
         if new_items:
-            fresh.append(top_k(exclude(scores, history.purchased(chunk)), k)[0])
+            both, new = top_k_and_new(scores, history.purchased(chunk), k)
+            plain.append(both[0])
+            fresh.append(new[0])
+        else:
+            plain.append(top_k(scores, k)[0])
     width = min(k, history.n_columns)
     empty = np.zeros((0, width), np.int32)
     out = {"all": np.concatenate(plain) if plain else empty}
