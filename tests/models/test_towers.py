@@ -354,3 +354,44 @@ def test_ranking_bias_families_leave_the_others_columns_to_the_head(tmp_path: Pa
         TwoTower(replace(cfg, ranking_bias_families=["age", "region"]), sizes)
     with pytest.raises(ValueError, match=r"model\.ranking_bias_families: 'age', expected null"):
         replace(cfg, ranking_bias_families="age").check()
+
+
+def test_segment_bias_support_scales_each_pair_by_its_evidence() -> None:
+    """Scale e / (e + a), e = the label's weighted target lines x the item's share of all
+    weighted targets (a zero-weight repeat counts for nothing); an item never a target
+    stays at 0, and the item vectors carry the scaled biases."""
+    from segrec.training.examples import Examples
+    from segrec.training.module import TwoTowerTask
+
+    cfg = replace(CFG, item_bias=True, segment_bias=True, segment_bias_support=1.0)
+    # Baskets 0 and 2 of customer row 0 (labels 1 and 2), basket 1 of row 1 (labels 2, 0).
+    examples = Examples(
+        items=torch.tensor([1, 2, 1, 3, 1]),
+        weights=torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0]),
+        first=torch.tensor([0, 2, 4]),
+        stop=torch.tensor([2, 4, 5]),
+        start=torch.tensor([0, 0, 2]),
+        n_baskets=torch.tensor([0, 0, 1]),
+        gap_days=torch.zeros(3),
+        customers=torch.tensor([1, 2, 1]),
+        rows=torch.tensor([0, 1, 0]),
+        snapshot=torch.zeros(3, dtype=torch.long),
+        segment_table=torch.tensor([[[1, 2], [2, 0]]]),
+        history=None,  # type: ignore[arg-type]  # not read
+    )
+    model = make(cfg)
+    TwoTowerTask(model, torch.ones(SIZES.n_items), examples=examples)
+    scale = model.segment_bias_scale
+    # Weighted targets: item 1 three lines of four, item 2 one. Label columns: family 0 at
+    # 0-3, family 1 at 4-6; label 1 of family 0 holds baskets 0 and 2 (3 lines).
+    expected = {(1, 1): 0.75 * 3, (2, 1): 0.25 * 3, (1, 2): 0.75 * 1, (1, 4): 0.75 * 1}
+    for (item, column), evidence in expected.items():
+        assert float(scale[item, column]) == pytest.approx(evidence / (evidence + 1.0))
+    assert torch.all(scale[3] == 0) and torch.all(scale[0] == 0)  # never a weighted target
+    with torch.no_grad():
+        model.segment_bias.weight.fill_(1.0)
+    d = cfg.dim + 1  # the cosine's columns and the item bias
+    columns = model.item_vectors()[:, d : d + model.n_labels] * model.logit_scale()
+    assert torch.allclose(columns, scale)
+    with pytest.raises(ValueError, match="segment_bias_support"):
+        TwoTowerTask(make(cfg), torch.ones(SIZES.n_items))

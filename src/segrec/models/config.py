@@ -59,6 +59,10 @@ class ModelConfig:
     # A learned bias per (item, segment label) of every family: one more vector column per
     # label (see TwoTower); needs use_segments.
     segment_bias: bool = False
+    # Pseudo-count a of the segment biases' support: each (item, label) bias is scaled by
+    # e / (e + a), e = the label's target lines x the item's share of all targets (the
+    # lines independence predicts), so pairs with little evidence stay near 0. null: none.
+    segment_bias_support: float | None = None
     # Families whose segment biases score the whole ranking; the other families' biases
     # score only the prior's head (prior_heads) and, without a head, only training. null:
     # every family. Why: a behavioural label (RFM, taste) is 'unknown' in a customer's

@@ -69,6 +69,7 @@ class TwoTower(nn.Module):
     # Buffers (registered in __init__ when their option is on).
     label_offsets: Tensor
     label_onehot: Tensor
+    segment_bias_scale: Tensor
     tower_weight: Tensor
     prior_head: Tensor
     copurchase_rows: Tensor
@@ -97,6 +98,9 @@ class TwoTower(nn.Module):
             self.register_buffer("label_onehot", torch.eye(self.n_labels), persistent=False)
             self.segment_bias = Lookup(sizes.n_items, self.n_labels)
             nn.init.zeros_(self.segment_bias.weight)
+            if cfg.segment_bias_support is not None:
+                shape = (sizes.n_items, self.n_labels)
+                self.register_buffer("segment_bias_scale", torch.ones(shape))
         self.head_only_columns = self._head_only_columns()
         if cfg.tower_weights is not None:
             # Persistent: the weight chosen on validation is part of the saved model.
@@ -210,7 +214,10 @@ class TwoTower(nn.Module):
         if self.cfg.item_bias:
             v = torch.cat([v, self.item_bias(items) / self.logit_scale()], dim=1)
         if self.n_labels:
-            v = torch.cat([v, self.segment_bias(items) / self.logit_scale()], dim=1)
+            bias = self.segment_bias(items)
+            if self.cfg.segment_bias_support is not None:
+                bias = bias * self.segment_bias_scale[items]
+            v = torch.cat([v, bias / self.logit_scale()], dim=1)
         if self.copurchase_rank:
             scale = self.copurchase_log_scale.exp() / self.logit_scale()
             v = torch.cat([v, self.copurchase_items[self.copurchase_rows[items]] * scale], dim=1)

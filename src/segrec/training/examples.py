@@ -67,11 +67,8 @@ class Examples:
         """Inputs of baskets ``index`` (B,): customer (B,), segments (B, F), history (B, L),
         numeric (B, 4); and their T lines: target (T,) items, target_row (T,) basket row,
         weight (T,)."""
-        start, first, stop = self.start[index], self.first[index], self.stop[index]
-        sizes = stop - first
-        row = torch.repeat_interleave(torch.arange(len(index)), sizes)
-        offsets = torch.cumsum(sizes, 0) - sizes
-        lines = first[row] + torch.arange(int(sizes.sum())) - offsets[row]
+        start, first = self.start[index], self.first[index]
+        lines, row = self.basket_lines(index)
         return {
             "customer": self.customers[index],
             "segments": self.segment_table[self.snapshot[index], self.rows[index]],
@@ -81,6 +78,15 @@ class Examples:
             "target_row": row,
             "weight": self.weights[lines],
         }
+
+    def basket_lines(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """The lines of baskets ``index`` (B,): their rows of ``items`` (T,), basket by
+        basket, and the position in ``index`` of each one's basket (T,)."""
+        first = self.first[index]
+        sizes = self.stop[index] - first
+        row = torch.repeat_interleave(torch.arange(len(index)), sizes)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        return first[row] + torch.arange(int(sizes.sum())) - offsets[row], row
 
     def target_counts(self, n_items: int) -> Tensor:
         """How often each item index is a target (n_items,), for logQ correction."""

@@ -190,7 +190,7 @@ def train_two_tower(
     counts = examples.target_counts(len(history.item_map) + 1)
     copurchase = fit_copurchase(cfg, history, features) if cfg.copurchase_rank else None
     model = make_model(cfg, features, copurchase, examples)
-    task = TwoTowerTask(model, counts, examples.n_lines / len(examples), seed)
+    task = TwoTowerTask(model, counts, examples.n_lines / len(examples), seed, examples)
     throughput = Throughput()
     callbacks = [throughput, *callbacks]
     validator = None

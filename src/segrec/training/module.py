@@ -28,18 +28,31 @@ class TwoTowerTask(L.LightningModule):
     """Trains ``model`` on batches of ``Examples``.
 
     ``target_counts`` (n_items,) feeds the logQ correction of the sampled loss and
-    ``lines_per_basket`` its expected number of in-batch candidates. Every step reseeds
+    ``lines_per_basket`` its expected number of in-batch candidates; ``examples``, the
+    segment biases' support (``model.segment_bias_support``). Every step reseeds
     torch from (seed, global step, rank), so id dropout, dropout and negative sampling of a step
     are the same whether the run was interrupted before it or not.
     """
 
     def __init__(
-        self, model: TwoTower, target_counts: Tensor, lines_per_basket: float = 1.0, seed: int = 0
+        self,
+        model: TwoTower,
+        target_counts: Tensor,
+        lines_per_basket: float = 1.0,
+        seed: int = 0,
+        examples: Examples | None = None,
     ):
         super().__init__()
         self.model, self.cfg, self.seed = model, model.cfg, seed
         if self.cfg.item_bias:
             init_item_bias(model, target_counts)
+        if model.n_labels and self.cfg.segment_bias_support is not None:
+            if examples is None:
+                raise ValueError(
+                    "TwoTowerTask: model.segment_bias_support is set, so the training "
+                    "examples are needed to count each segment label's targets"
+                )
+            set_segment_bias_support(model, examples, self.cfg.segment_bias_support)
         self.loss_kind = self.cfg.loss_for(model.sizes.n_items - 1)
         self.sampled = (
             SampledSoftmax(
@@ -117,6 +130,32 @@ def init_item_bias(model: TwoTower, target_counts: Tensor) -> None:
     log_share[0] = log_share[1:].min()
     with torch.no_grad():
         model.item_bias.weight.copy_((log_share - log_share[1:].mean()).float().unsqueeze(1))
+
+
+def set_segment_bias_support(model: TwoTower, examples: Examples, pseudo: float) -> None:
+    """Scale each (item, label) bias by e / (e + a): e = the label's weighted target lines
+    x the item's share of them all, the evidence independence predicts for the pair.
+
+    Why: a rare label (Complete Journey's demographics, known for a third of households)
+    has a bias for every item, and its few baskets fit them to noise; scaled, a pair moves
+    as far as its evidence allows (Adam steps are scale-free, so the scale bounds both the
+    step and the reach), as segment popularity shrinks a small segment to the overall
+    shares.
+    """
+    line, basket = examples.basket_lines(torch.arange(len(examples)))
+    line_weights = examples.weights[line].double()
+    basket_weight = torch.zeros(len(examples), dtype=torch.float64).index_add_(
+        0, basket, line_weights
+    )
+    labels = examples.segment_table[examples.snapshot, examples.rows] + model.label_offsets
+    per_label = torch.zeros(model.n_labels, dtype=torch.float64)
+    for family in range(labels.shape[1]):
+        per_label.index_add_(0, labels[:, family], basket_weight)
+    per_item = torch.zeros(model.sizes.n_items, dtype=torch.float64)
+    per_item.index_add_(0, examples.items[line], line_weights)
+    evidence = per_item[:, None] / per_item.sum().clamp_min(1e-12) * per_label[None, :]
+    with torch.no_grad():
+        model.segment_bias_scale.copy_((evidence / (evidence + pseudo)).float())
 
 
 def make_model(
