@@ -137,10 +137,10 @@ def set_segment_bias_support(model: TwoTower, examples: Examples, pseudo: float)
     x the item's share of them all, the evidence independence predicts for the pair.
 
     Why: a rare label (Complete Journey's demographics, known for a third of households)
-    has a bias for every item, and its few baskets fit them to noise; scaled, a pair moves
-    as far as its evidence allows (Adam steps are scale-free, so the scale bounds both the
-    step and the reach), as segment popularity shrinks a small segment to the overall
-    shares.
+    has a bias for every item, and its few baskets fit them to noise. Scaled, a pair moves
+    as far as its evidence allows: Adam's steps do not grow with the gradient, so a pair
+    scaled by s moves s times as far in a run of a few hundred steps. Segment popularity
+    shrinks a small segment towards the overall shares in the same spirit.
     """
     line, basket = examples.basket_lines(torch.arange(len(examples)))
     line_weights = examples.weights[line].double()
