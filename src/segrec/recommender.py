@@ -219,7 +219,8 @@ def top_k_and_new(
     # last key sorts first), the first ``width`` kept in a padded (n, width) table.
     order = np.lexsort((purchased.indices, -bought, rows))
     place = np.arange(order.size) - purchased.indptr[rows[order]]
-    kept, slot = order[place < width], place[place < width]
+    first = place < width
+    kept, slot = order[first], place[first]
     bought_idx = np.zeros_like(new_idx)
     bought_val = np.full_like(new_val, NEVER)
     bought_idx[rows[kept], slot] = purchased.indices[kept]
