@@ -73,6 +73,34 @@ def test_saved_model_reloads_and_scores_the_same(fitted) -> None:
     assert np.array_equal(again.score(ids), result.recommender.score(ids))
 
 
+def test_remembered_inputs_score_new_weights_as_fresh_ones_do(fitted) -> None:
+    """Validation keeps the customers' tower inputs between passes: the scores after a
+    weight change are those of a recommender built afresh, and another history's
+    customers get their own inputs."""
+    _, data, split, result = fitted
+    validation, test = periods(data, split)
+    model = result.recommender.model
+    ids = validation.truth.customer_ids.head(30)
+    kept = TwoTowerRecommender(model, result.recommender.features, remember_inputs=True)
+    kept.fit(validation.history)
+    first = kept.score(ids)
+    assert kept.inputs(ids) is kept.inputs(ids)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            model.item_tower.ids.weight.mul_(-1.0)
+            model.customer_tower.mlp[0].weight.mul_(0.5)
+        kept.refresh()
+        fresh = TwoTowerRecommender(model, result.recommender.features).fit(validation.history)
+        assert not np.allclose(kept.score(ids), first)
+        assert np.array_equal(kept.score(ids), fresh.score(ids))
+        kept.fit(test.history)  # another cutoff: the same ids, other inputs
+        fresh.fit(test.history)
+        assert np.array_equal(kept.score(ids), fresh.score(ids))
+    finally:
+        model.load_state_dict(saved)
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     straight = run_training(tmp_path / "a", max_epochs=3)
     run_training(tmp_path / "b", max_epochs=2)

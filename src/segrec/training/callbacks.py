@@ -78,6 +78,7 @@ class RetrievalValidation(L.Callback):
         self.sequences = sequences or PurchaseSequences.build(
             period.history.interactions, features.item_map
         )
+        self._scorer: TwoTowerRecommender | None = None
         self.results: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best: dict[str, float] | None = None
@@ -97,9 +98,13 @@ class RetrievalValidation(L.Callback):
     def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
         """Metrics of the module's current model on the validation period."""
         started = time.perf_counter()
-        model = TwoTowerRecommender(cast("TwoTower", pl_module.model), self.features)
-        model.fit(self.period.history, self.sequences)
-        out = validation_metrics(model, self.period, self.k, self.chunk_size)
+        model = cast("TwoTower", pl_module.model)
+        if self._scorer is None or self._scorer.model is not model:
+            self._scorer = TwoTowerRecommender(model, self.features, remember_inputs=True)
+            self._scorer.fit(self.period.history, self.sequences)
+        else:
+            self._scorer.refresh()  # the same customers' inputs, the weights of now
+        out = validation_metrics(self._scorer, self.period, self.k, self.chunk_size)
         out["val/seconds"] = time.perf_counter() - started
         return out
 
