@@ -210,15 +210,16 @@ def test_full_softmax_leaves_the_baskets_other_lines_out_of_its_negatives() -> N
 
 def test_basket_softmax_loss_and_gradient_match_torch_ops() -> None:
     """The hand-written log-sum-exp gives the loss and the gradient that a masked fill and
-    ``torch.logsumexp`` give: with a column bias, repeated masked pairs, and a row whose
-    columns are all masked (finite, no NaN)."""
+    ``torch.logsumexp`` give: with a column bias, repeated masked and picked pairs, and a
+    row whose columns are all masked (finite, no NaN)."""
     torch.manual_seed(0)
     logits = (torch.randn(4, 7, dtype=torch.float64) * 8).requires_grad_()
     bias = torch.randn(7, dtype=torch.float64)
-    rows, own = torch.tensor([0, 0, 1, 2, 3]), torch.tensor([1, 4, 4, 0, 6])
+    # Basket 0's item 4 on two lines: their own-logit gradients add up.
+    rows, own = torch.tensor([0, 0, 0, 1, 2, 3]), torch.tensor([1, 4, 4, 4, 0, 6])
     masked = (torch.cat([rows, torch.tensor([2, 2, 3])]), torch.cat([own, torch.tensor([5, 5, 2])]))
     masked = (torch.cat([masked[0], torch.full((7,), 3)]), torch.cat([masked[1], torch.arange(7)]))
-    weights = torch.tensor([1.0, 0.5, 2.0, 1.0, 1.0], dtype=torch.float64)
+    weights = torch.tensor([1.0, 0.5, 0.25, 2.0, 1.0, 1.0], dtype=torch.float64)
 
     def reference(x: torch.Tensor) -> torch.Tensor:
         z = x - bias

@@ -81,10 +81,14 @@ def test_remembered_inputs_score_new_weights_as_fresh_ones_do(fitted) -> None:
     validation, test = periods(data, split)
     model = result.recommender.model
     ids = validation.truth.customer_ids.head(30)
-    kept = TwoTowerRecommender(model, result.recommender.features, remember_inputs=True)
+    kept = TwoTowerRecommender(model, result.recommender.features, remember_inputs_mb=1.0)
     kept.fit(validation.history)
     first = kept.score(ids)
     assert kept.inputs(ids) is kept.inputs(ids)
+    at_validation = kept.inputs(ids)["numeric"]
+    tiny = TwoTowerRecommender(model, result.recommender.features, remember_inputs_mb=1e-6)
+    tiny.fit(validation.history)
+    assert tiny.inputs(ids) is not tiny.inputs(ids)  # over its budget: built every time
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     try:
         with torch.no_grad():
@@ -96,6 +100,7 @@ def test_remembered_inputs_score_new_weights_as_fresh_ones_do(fitted) -> None:
         assert np.array_equal(kept.score(ids), fresh.score(ids))
         kept.fit(test.history)  # another cutoff: the same ids, other inputs
         fresh.fit(test.history)
+        assert not torch.equal(kept.inputs(ids)["numeric"], at_validation)
         assert np.array_equal(kept.score(ids), fresh.score(ids))
     finally:
         model.load_state_dict(saved)

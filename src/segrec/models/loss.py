@@ -80,7 +80,8 @@ class _NegativesLogSumExp(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, lse_grad: Tensor, picked_grad: Tensor) -> tuple[Tensor | None, ...]:
         weights, total, picked_rows, picked_columns = ctx.saved_tensors
-        grad = weights * (lse_grad[:, None] / total)  # masked columns: weight 0
+        # Masked columns weigh 0, except in a row masked whole, whose lse_grad is 0.
+        grad = weights * (lse_grad[:, None] / total)
         grad.index_put_((picked_rows, picked_columns), picked_grad, accumulate=True)
         return grad, None, None, None, None, None
 

@@ -56,7 +56,8 @@ class RetrievalValidation(L.Callback):
     the Recall@k of ``items``, all or new, that early stopping watches), and
     keeps a CPU copy of the best weights so far (``best_state``) for runs without
     checkpoints. ``sequences``: the period's history sorted (``PurchaseSequences``),
-    where the caller has it already."""
+    where the caller has it already. The customers' tower inputs are kept from one pass
+    to the next, up to ``inputs_memory_mb`` (Ta-Feng with new_items: 15 MB)."""
 
     def __init__(
         self,
@@ -66,6 +67,7 @@ class RetrievalValidation(L.Callback):
         items: str = "all",
         chunk_memory_mb: float = 128.0,
         sequences: PurchaseSequences | None = None,
+        inputs_memory_mb: float = 1024.0,
     ):
         if items not in ("all", NEW):
             raise ValueError(f"trainer.validation_items: {items!r}, expected 'all' or '{NEW}'")
@@ -78,6 +80,7 @@ class RetrievalValidation(L.Callback):
         self.sequences = sequences or PurchaseSequences.build(
             period.history.interactions, features.item_map
         )
+        self.inputs_memory_mb = inputs_memory_mb
         self._scorer: TwoTowerRecommender | None = None
         self.results: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -100,7 +103,9 @@ class RetrievalValidation(L.Callback):
         started = time.perf_counter()
         model = cast("TwoTower", pl_module.model)
         if self._scorer is None or self._scorer.model is not model:
-            self._scorer = TwoTowerRecommender(model, self.features, remember_inputs=True)
+            self._scorer = TwoTowerRecommender(
+                model, self.features, remember_inputs_mb=self.inputs_memory_mb
+            )
             self._scorer.fit(self.period.history, self.sequences)
         else:
             self._scorer.refresh()  # the same customers' inputs, the weights of now

@@ -67,14 +67,17 @@ class TwoTowerRecommender:
         model: TwoTower,
         features: FeatureSpace,
         name: str = "two_tower",
-        remember_inputs: bool = False,
+        remember_inputs_mb: float = 0.0,
     ):
-        """``remember_inputs``: keep each group of customers' tower inputs once built, for
-        a caller that scores the same customers again and again with new weights
-        (training's validation: every epoch and every setting chosen on it)."""
+        """``remember_inputs_mb``: keep each group of customers' tower inputs once built,
+        up to this many MB in all, for a caller that scores the same customers again and
+        again with new weights (training's validation: every epoch, and every setting
+        chosen on it); 0: none kept."""
         self.model, self.features, self.name = model, features, name
         self._history: History | None = None
-        self._remembered: dict[tuple[str, ...], Batch] | None = {} if remember_inputs else None
+        self._remember_bytes = remember_inputs_mb * 2**20
+        self._remembered: dict[tuple[str, ...], Batch] = {}
+        self._remembered_bytes = 0
 
     def fit(self, history: History, sequences: PurchaseSequences | None = None) -> Self:
         """Bind ``history`` (no training); ``sequences`` may pass its prebuilt lines."""
@@ -82,8 +85,7 @@ class TwoTowerRecommender:
         self._sequences = sequences or PurchaseSequences.build(
             history.interactions, self.features.item_map
         )
-        if self._remembered is not None:
-            self._remembered.clear()  # inputs as of another history
+        self._remembered, self._remembered_bytes = {}, 0  # inputs as of another history
         self.refresh()
         return self
 
@@ -118,16 +120,19 @@ class TwoTowerRecommender:
 
         They depend on the history alone, not on the weights, and building them is a
         sixth of a validation pass with ``experiment=new_items`` (Ta-Feng: 0.8 of 6 s, the
-        100-item distinct histories), so ``remember_inputs`` keeps them.
+        100-item distinct histories), so ``remember_inputs_mb`` keeps them.
         """
-        ids = customer_ids.cast(pl.Utf8)
-        key = tuple(ids.to_list()) if self._remembered is not None else None
-        if self._remembered is not None and key in self._remembered:
-            return self._remembered[key]
-        h = self.history
-        batch = customer_inputs(self.features, self._sequences, ids, h.as_of, h.segments)
-        if self._remembered is not None and key is not None:
-            self._remembered[key] = batch
+        ids, h = customer_ids.cast(pl.Utf8), self.history
+        if not self._remember_bytes:
+            return customer_inputs(self.features, self._sequences, ids, h.as_of, h.segments)
+        key = tuple(ids.to_list())
+        batch = self._remembered.get(key)
+        if batch is None:
+            batch = customer_inputs(self.features, self._sequences, ids, h.as_of, h.segments)
+            size = sum(t.element_size() * t.nelement() for t in batch.values())
+            if self._remembered_bytes + size <= self._remember_bytes:
+                self._remembered[key] = batch
+                self._remembered_bytes += size
         return batch
 
     def customer_vectors(self, customer_ids: pl.Series) -> np.ndarray:
