@@ -11,7 +11,7 @@ import pytest
 from segrec.baselines import PersonalFrequency, Popularity
 from segrec.evaluation.breakdown import breakdown
 from segrec.evaluation.metrics import build_truth, hits, rank_metrics
-from segrec.evaluation.protocol import Period, customer_labels, customer_metrics
+from segrec.evaluation.protocol import Period, customer_labels, customer_metrics, rank, rank_each
 from tests.evaluation.toy import Fixed, history, period
 
 ITEMS = ["a", "b", "c", "d", "e", "f"]  # item indices 1..6
@@ -162,3 +162,24 @@ def test_breakdown_means_counts_and_coverage_by_hand() -> None:
         "k",
         "value",
     ]
+
+
+def test_rankings_scored_together_are_each_rankings_own() -> None:
+    """``rank_each``: several score matrices per chunk, each ranked as ``rank`` ranks a
+    model giving it alone; a scorer giving another number of matrices is refused by name."""
+    per, model = toy_period(
+        [("x", "a", 5), ("y", "b", 3)],
+        [("x", "b"), ("y", "c")],
+        {"x": [0, 6, 5, 4, 1, 0], "y": [0, 1, 2, 3, 4, 5]},
+    )
+    flipped = Fixed({"x": [0, 0, 1, 4, 5, 6], "y": [0, 5, 4, 3, 2, 1]}, per.history.n_columns)
+    both = rank_each(lambda chunk: [model.score(chunk), flipped.score(chunk)], 2, "m", per, 3)
+    for ranked, alone in zip(both, (model, flipped), strict=True):
+        expected = rank(alone, per, 3)
+        assert ranked.keys() == expected.keys()
+        assert all((ranked[key] == expected[key]).all() for key in expected)
+    assert not (both[0]["all"] == both[1]["all"]).all()
+    with pytest.raises(ValueError, match="m: 2 score matrices for one chunk, expected 3"):
+        rank_each(lambda chunk: [model.score(chunk)] * 2, 3, "m", per, 3)
+    with pytest.raises(ValueError, match="m: more than 1 score matrices"):
+        rank_each(lambda chunk: [model.score(chunk)] * 2, 1, "m", per, 3)

@@ -11,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+import torch
 
 from segrec.recommender import exclude, top_k
+from segrec.training.callbacks import RetrievalValidation
 from segrec.training.fit import fit_model
 from segrec.training.loop import choose_setting, train_two_tower
-from segrec.training.recommender import TwoTowerRecommender, prior_head_first
+from segrec.training.module import TwoTowerTask
+from segrec.training.recommender import Setting, TwoTowerRecommender, prior_head_first
 from tests.training.common import (
     NO_LOGGER,
     TINY_MODEL,
@@ -158,3 +161,57 @@ def test_choose_setting_keeps_the_first_value_within_one_standard_error() -> Non
     assert choose(rows)[0] == 1.0
     no_error = {w: {"val/r": r["val/r"], "val/r_se": math.nan} for w, r in rows.items()}
     assert choose(no_error, within_error=True)[0] == 1.0  # unknown error: the best
+
+
+def test_settings_scored_together_rank_as_each_scored_alone(tmp_path: Path) -> None:
+    """``score_settings`` (one tower pass and one product per part for every setting)
+    gives what ``score`` gives with the model set to each, and the validation's joint
+    pass the metrics of a pass per setting: the choice of weight and head is the same
+    either way."""
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    history = validation.history
+    families = segments_at(data)(history.as_of).columns[1:]
+    cfg = replace(
+        TINY_MODEL,
+        item_bias=True,
+        segment_bias=True,
+        tower_weights=[0.0, 0.5, 1.0],
+        prior_heads=[0, 2],
+        ranking_bias_families=families[:1],
+    )
+    run = train_two_tower(
+        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=0
+    )
+    assert run.model.head_only_columns
+    rec = TwoTowerRecommender(run.model, run.features).fit(history)
+    ids = pl.Series([*history.interactions["customer_id"].unique().sort().head(40), "nobody"])
+    settings = [Setting(w, m) for w in (0.0, 0.5, 1.0) for m in (0, 2)]
+    together = list(rec.score_settings(ids, settings))
+    validator = RetrievalValidation(run.features, validation, 20, "new")
+    task = TwoTowerTask(run.model, torch.ones(run.model.sizes.n_items))
+    joint = validator.evaluate_settings(task, settings)
+    # The reference: the weighted vectors' product without the head-only columns, then
+    # the head by the product of every column past the cosine's.
+    u, v, d = rec.customer_vectors(ids, weighted=False), rec._item_vectors, run.model.cosine_dim
+    purchased = history.purchased(ids)
+    for setting, scores, metrics in zip(settings, together, joint, strict=True):
+        weighted = u.copy()
+        weighted[:, :d] *= setting.tower_weight
+        weighted[:, run.model.head_only_columns] = 0.0
+        expected = weighted @ v
+        expected[:, 0] = -np.inf
+        if setting.prior_head:
+            prior = u[:, d:] @ v[d:]
+            expected = prior_head_first(expected, prior, purchased, setting.prior_head)
+        np.testing.assert_allclose(scores, expected, atol=1e-5)
+        run.model.set_tower_weight(setting.tower_weight)
+        run.model.set_prior_head(setting.prior_head)
+        assert rec.setting == setting
+        np.testing.assert_array_equal(scores, rec.score(ids))
+        alone = validator.evaluate(task)
+        assert {n: x for n, x in metrics.items() if n != "val/seconds"} == {
+            n: x for n, x in alone.items() if n != "val/seconds"
+        }
+    # The settings differ, or the test would prove little.
+    assert len({tuple(top_k(s, 5)[0].ravel()) for s in together}) == len(settings)

@@ -11,7 +11,7 @@ item removed, since recommending them cannot help there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,23 +134,52 @@ def rank(
 ) -> dict[str, np.ndarray]:
     """Top-``k`` item indices of every truth customer, chunk by chunk: ``all`` (the plain
     ranking) and, with ``new_items``, ``new`` (previously bought items excluded)."""
+    one = rank_each(
+        lambda chunk: [model.score(chunk)], 1, model.name, period, k, new_items, chunk_size
+    )
+    return one[0]
+
+
+def rank_each(
+    score: Callable[[pl.Series], Iterable[np.ndarray]],
+    count: int,
+    name: str,
+    period: Period,
+    k: int,
+    new_items: bool = True,
+    chunk_size: int | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """``rank`` for ``count`` rankings of the same customers at once: ``score`` gives a
+    chunk's ``count`` score matrices, one per ranking, so that a model scoring itself
+    several ways (``TwoTowerRecommender.score_settings``) does the work they share once
+    per chunk; ``name`` names the model in errors."""
     history = period.history
     chunk_size = chunk_size or chunk_size_for(history.n_columns)
-    plain, fresh = [], []
+    plain: list[list[np.ndarray]] = [[] for _ in range(count)]
+    fresh: list[list[np.ndarray]] = [[] for _ in range(count)]
     for chunk in iter_chunks(period.truth.customer_ids, chunk_size):
-        scores = model.score(chunk)
-        check_scores(scores, chunk.len(), history.n_columns, model.name)
+        purchased = history.purchased(chunk) if new_items else None
+        given = 0
+        for i, scores in enumerate(score(chunk)):
+            if i >= count:
+                raise ValueError(f"{name}: more than {count} score matrices for one chunk")
+            check_scores(scores, chunk.len(), history.n_columns, name)
+            if purchased is not None:
+                both, new = top_k_and_new(scores, purchased, k)
+                plain[i].append(both[0])
+                fresh[i].append(new[0])
+            else:
+                plain[i].append(top_k(scores, k)[0])
+            given = i + 1
+        if given != count:
+            raise ValueError(f"{name}: {given} score matrices for one chunk, expected {count}")
+    empty = np.zeros((0, min(k, history.n_columns)), np.int32)
+    out = []
+    for ranked, ranked_new in zip(plain, fresh, strict=True):
+        one = {"all": np.concatenate(ranked) if ranked else empty}
         if new_items:
-            both, new = top_k_and_new(scores, history.purchased(chunk), k)
-            plain.append(both[0])
-            fresh.append(new[0])
-        else:
-            plain.append(top_k(scores, k)[0])
-    width = min(k, history.n_columns)
-    empty = np.zeros((0, width), np.int32)
-    out = {"all": np.concatenate(plain) if plain else empty}
-    if new_items:
-        out[NEW] = np.concatenate(fresh) if fresh else empty
+            one[NEW] = np.concatenate(ranked_new) if ranked_new else empty
+        out.append(one)
     return out
 
 

@@ -190,11 +190,19 @@ class TwoTower(nn.Module):
         return self.copurchase_history[self.copurchase_rows[history]].sum(dim=1)
 
     def customer_vectors(
-        self, customer: Tensor, segments: Tensor, history: Tensor, numeric: Tensor
+        self,
+        customer: Tensor,
+        segments: Tensor,
+        history: Tensor,
+        numeric: Tensor,
+        *,
+        weighted: bool = True,
     ) -> Tensor:
-        """(B,), (B, F), (B, L), (B, N) → (B, output_dim); see ``CustomerTower``."""
+        """(B,), (B, F), (B, L), (B, N) → (B, output_dim); see ``CustomerTower``.
+        ``weighted=False``: the cosine's columns without the tower weight, for a scorer
+        that weighs the cosine itself (several weights from one product)."""
         u = self._finish(self.customer_tower(customer, segments, history, numeric))
-        if self.cfg.tower_weights is not None:
+        if self.cfg.tower_weights is not None and weighted:
             u = u * self.tower_weight
         if self.cfg.item_bias:
             u = torch.cat([u, torch.ones_like(u[:, :1])], dim=1)

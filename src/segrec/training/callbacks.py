@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
@@ -17,10 +18,10 @@ import polars as pl
 import torch
 
 from segrec.data import NEW
-from segrec.evaluation.protocol import Period, customer_metrics
+from segrec.evaluation.protocol import Period, customer_metrics, metrics_from_rankings, rank_each
 from segrec.recommender import Recommender, chunk_size_for
 from segrec.training.features import FeatureSpace
-from segrec.training.recommender import TwoTowerRecommender
+from segrec.training.recommender import Setting, TwoTowerRecommender
 from segrec.training.sequences import PurchaseSequences
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ def validation_metrics(
     """``val/{recall,ndcg}@k`` and ``val/new_{recall,ndcg}@k`` of a fitted model: the
     customers' means, from one scoring pass over the period, each with its standard error
     (``..._se``: the customers' standard deviation / √customers)."""
-    frame = customer_metrics(model, period, [k], ("all", NEW), chunk_size)
+    return summarise(customer_metrics(model, period, [k], ("all", NEW), chunk_size), k)
+
+
+def summarise(frame: pl.DataFrame, k: int) -> dict[str, float]:
+    """``validation_metrics`` from per-customer metrics (``customer_metrics``' frame)."""
     out: dict[str, float] = {}
     for item_set, prefix in (("all", ""), (NEW, "new_")):
         rows = frame.filter(pl.col("items") == item_set)
@@ -100,7 +105,36 @@ class RetrievalValidation(L.Callback):
 
     def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
         """Metrics of the module's current model on the validation period."""
+        return self.evaluate_settings(pl_module)[0]
+
+    def evaluate_settings(
+        self, pl_module: L.LightningModule, settings: Sequence[Setting] | None = None
+    ) -> list[dict[str, float]]:
+        """``evaluate``'s metrics of the module's model under each setting (tower weight,
+        prior head; None: the model's own), from one scoring pass for all
+        (``TwoTowerRecommender.score_settings``); each row's ``val/seconds`` is its share
+        of the pass."""
         started = time.perf_counter()
+        scorer = self._bound(pl_module)
+        settings = [scorer.setting] if settings is None else settings
+        rankings = rank_each(
+            lambda chunk: scorer.score_settings(chunk, settings),
+            len(settings),
+            scorer.name,
+            self.period,
+            self.k,
+            chunk_size=self.chunk_size,
+        )
+        rows = [
+            summarise(metrics_from_rankings(r, self.period.truth, [self.k], ("all", NEW)), self.k)
+            for r in rankings
+        ]
+        share = (time.perf_counter() - started) / max(len(settings), 1)
+        return [{**row, "val/seconds": share} for row in rows]
+
+    def _bound(self, pl_module: L.LightningModule) -> TwoTowerRecommender:
+        """The scorer of the module's model, bound to the validation history, its item
+        vectors those of the weights of now."""
         model = cast("TwoTower", pl_module.model)
         if self._scorer is None or self._scorer.model is not model:
             self._scorer = TwoTowerRecommender(
@@ -109,9 +143,7 @@ class RetrievalValidation(L.Callback):
             self._scorer.fit(self.period.history, self.sequences)
         else:
             self._scorer.refresh()  # the same customers' inputs, the weights of now
-        out = validation_metrics(self._scorer, self.period, self.k, self.chunk_size)
-        out["val/seconds"] = time.perf_counter() - started
-        return out
+        return self._scorer
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = self.evaluate(pl_module)

@@ -40,6 +40,7 @@ from segrec.training.examples import (
 )
 from segrec.training.features import FeatureSpace
 from segrec.training.module import TwoTowerTask, make_model
+from segrec.training.recommender import Setting
 from segrec.training.sequences import PurchaseSequences
 
 LAST = "last"
@@ -276,7 +277,7 @@ def train_two_tower(
             validator,
             "tower_weight",
             sorted(cfg.tower_weights),
-            model.set_tower_weight,
+            lambda weight: Setting(weight, 0),
             validator.monitor,
             scored,
             within_error=True,
@@ -293,7 +294,7 @@ def train_two_tower(
             validator,
             "prior_head",
             cfg.prior_heads,
-            model.set_prior_head,
+            lambda head: Setting(tower_weight, head),
             validator.ranking_monitor,
             {0: at_weight[0]} if at_weight else {},
         )
@@ -325,25 +326,30 @@ def choose_setting(
     validator: RetrievalValidation,
     name: str,
     values: Sequence[float],
-    apply: Callable[[Any], None],
+    setting: Callable[[Any], Setting],
     metric: str,
     measured: Mapping[float, dict[str, float]],
     within_error: bool = False,
 ) -> tuple[Any, list[dict[str, float]]]:
-    """The value of ``values`` under which (``apply``) the model scores best on the
-    validator's ``metric`` (the first of equals), and every value's validation metrics as
-    rows keyed ``name``; ``measured``: metrics already known for some values (one
-    validation pass fewer each). The caller sets the model to the value it keeps.
+    """The value of ``values`` under which (``setting``: the model's setting with it) the
+    model scores best on the validator's ``metric`` (the first of equals), and every
+    value's validation metrics as rows keyed ``name``; ``measured``: metrics already known
+    for some values. The others are scored in one pass for all. The model is left as it
+    was: the caller sets it to the value it keeps.
 
     ``within_error``: the first value instead whose ``metric`` is within one standard
     error (``metric + '_se'``) of the best (the one-standard-error rule), ``values`` being
     ordered from the setting to prefer, within noise, to the least preferred.
     """
+    missing = [value for value in values if value not in measured]
+    scored = dict(
+        zip(missing, validator.evaluate_settings(task, [setting(v) for v in missing]), strict=True)
+        if missing
+        else ()
+    )
     rows = []
     for value in values:
-        apply(value)
-        known = measured.get(value)
-        metrics = validator.evaluate(task) if known is None else known
+        metrics = measured[value] if value in measured else scored[value]
         scores = {k: v for k, v in metrics.items() if k.startswith("val/")}
         rows.append({name: float(value), **scores})
     best = max(range(len(rows)), key=lambda i: rows[i][metric])  # the first of equals

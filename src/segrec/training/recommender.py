@@ -8,7 +8,9 @@ contract for model registries that expect ``fit`` to train (``bench/quality.py``
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -51,6 +53,14 @@ def prior_head_first(
     keep = np.isfinite(values)  # fewer new items than the head: those slots stay empty
     scores[rows[keep], items[keep]] = np.broadcast_to(lifted, items.shape)[keep]
     return scores
+
+
+class Setting(NamedTuple):
+    """One way to rank with a trained model: the cosine's weight in the score and the
+    length of the prior's head (``TwoTower.set_tower_weight``, ``set_prior_head``)."""
+
+    tower_weight: float
+    prior_head: int
 
 
 class TwoTowerRecommender:
@@ -101,13 +111,13 @@ class TwoTowerRecommender:
         # unknown item's vector (a finite, low score).
         columns = self.features.item_map.encode(history.item_map.ids)
         self._item_vectors = np.ascontiguousarray(vectors[np.concatenate([[0], columns])].T)
-        # The whole ranking's columns: all but those scoring the prior's head only (a
-        # slice when that is all of them, so the plain product indexes no copy).
-        head_only = self.model.head_only_columns
-        self._ranking_columns: slice | np.ndarray = (
-            np.setdiff1d(np.arange(vectors.shape[1]), head_only) if head_only else slice(None)
+        # The whole ranking's columns past the cosine's: all but those scoring the prior's
+        # head only.
+        d = self.model.cosine_dim
+        self._rest_columns = np.setdiff1d(
+            np.arange(d, vectors.shape[1]), self.model.head_only_columns
         )
-        self._ranking_vectors = np.ascontiguousarray(self._item_vectors[self._ranking_columns])
+        self._rest_vectors = np.ascontiguousarray(self._item_vectors[self._rest_columns])
 
     @property
     def history(self) -> History:
@@ -134,32 +144,65 @@ class TwoTowerRecommender:
                 self._remembered_bytes += size
         return batch
 
-    def customer_vectors(self, customer_ids: pl.Series) -> np.ndarray:
-        """(n, d) float32 customer vectors."""
+    @property
+    def setting(self) -> Setting:
+        """The model's own setting, the one ``score`` ranks by."""
+        model = self.model
+        weight = float(model.tower_weight) if model.cfg.tower_weights is not None else 1.0
+        return Setting(weight, model.head_length)
+
+    def customer_vectors(self, customer_ids: pl.Series, weighted: bool = True) -> np.ndarray:
+        """(n, d) float32 customer vectors (``weighted``: see ``TwoTower.customer_vectors``)."""
         batch = self.inputs(customer_ids)
         device = next(self.model.parameters()).device
         with torch.no_grad():
             was_training = self.model.training
             self.model.eval()
             u = self.model.customer_vectors(
-                *(batch[k].to(device) for k in ("customer", "segments", "history", "numeric"))
+                *(batch[k].to(device) for k in ("customer", "segments", "history", "numeric")),
+                weighted=weighted,
             )
             self.model.train(was_training)
         return u.float().cpu().numpy()
 
     def score(self, customer_ids: pl.Series) -> np.ndarray:
-        u, v = self.customer_vectors(customer_ids), self._item_vectors
-        head, d = self.model.head_length, self.model.cosine_dim
-        prior = u[:, d:] @ v[d:] if head else None
-        if prior is not None and not self.model.head_only_columns:
-            scores = u[:, :d] @ v[:d]
-            scores += prior  # the whole score: two (n, items) matrices at a time, not three
-        else:
-            scores = u[:, self._ranking_columns] @ self._ranking_vectors
-        scores[:, 0] = NEVER
-        if prior is None:
-            return scores.astype(np.float32, copy=False)
-        return prior_head_first(scores, prior, self.history.purchased(customer_ids), head)
+        return next(self.score_settings(customer_ids, [self.setting]))
+
+    def score_settings(
+        self, customer_ids: pl.Series, settings: Sequence[Setting]
+    ) -> Iterator[np.ndarray]:
+        """The scores of ``customer_ids`` under each setting in turn, as ``score`` gives
+        them with the model set so, from one pass of the customer tower and one product
+        per part of the vectors for all of them.
+
+        Why: training's validation chooses the tower weight and then the head among
+        several (``experiment=new_items``: four and five), and the tower and the products
+        are half of a validation pass. A weight scales the cosine's product: exactly as
+        it would scale the vectors when it is a power of two (0.25, 0.5, 1), within
+        rounding otherwise. Each matrix yielded is the caller's, to change at will.
+        """
+        u = self.customer_vectors(customer_ids, weighted=False)
+        v, d = self._item_vectors, self.model.cosine_dim
+        cosine = u[:, :d] @ v[:d]
+        rest = u[:, self._rest_columns] @ self._rest_vectors if self._rest_columns.size else None
+        prior = purchased = None
+        if any(s.prior_head for s in settings):
+            # prior_head_first excludes the bought items from the prior it is given, in
+            # place, the same for every setting: one prior serves them all.
+            prior = u[:, d:] @ v[d:]
+            purchased = self.history.purchased(customer_ids)
+        for i, (weight, head) in enumerate(settings):
+            last = i == len(settings) - 1  # the last may take the cosine's product over
+            scores = cosine if last else cosine.copy()
+            if weight != 1.0:
+                scores *= np.float32(weight)
+            if rest is not None:
+                scores += rest
+            scores[:, 0] = NEVER
+            if head:
+                assert prior is not None and purchased is not None
+                scores = prior_head_first(scores, prior, purchased, head)
+            yield scores
 
     def save(self, directory: Path) -> None:
         """Weights + hyper-parameters (``model/``) and vocabularies (``features/``)."""
