@@ -18,7 +18,12 @@ from segrec.training.callbacks import RetrievalValidation
 from segrec.training.fit import fit_model
 from segrec.training.loop import choose_setting, train_two_tower
 from segrec.training.module import TwoTowerTask
-from segrec.training.recommender import Setting, TwoTowerRecommender, prior_head_first
+from segrec.training.recommender import (
+    Setting,
+    TwoTowerRecommender,
+    just_above,
+    prior_head_first,
+)
 from tests.training.common import (
     NO_LOGGER,
     TINY_MODEL,
@@ -51,6 +56,26 @@ def test_the_head_is_the_priors_best_new_items_then_the_whole_score() -> None:
         9,  # longer than the catalog: every new item, in prior order
     )
     assert top_k(lifted, 3)[0].tolist() == [[2, 1, 3]]
+    # So does one above the best new item by less than the head is long: item 2 (bought,
+    # 5.5) against new items 4 and 5 (best 5) and a head of three.
+    close = prior_head_first(
+        np.array([[-np.inf, 1.0, 5.5, 2.0, 5.0, 4.0]], np.float32),
+        np.array([[-np.inf, 3.0, 0.0, 2.0, 1.0, 0.5]], np.float32),
+        sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 0]])),
+        3,
+    )
+    assert top_k(close, 5)[0].tolist() == [[2, 1, 3, 4, 5]]
+    assert np.isfinite(close[0, 1:]).all()
+
+
+def test_just_above_gives_the_next_floats_largest_first() -> None:
+    values = np.array([[1.0], [-0.0], [2.0 - 2**-23], [-np.inf]], np.float32)
+    out = just_above(values, 3)
+    assert out.dtype == np.float32
+    assert (np.diff(out, axis=1) < 0).all()  # distinct, largest first
+    assert (out[:, -1:] > values).all()
+    # Across a power of two, one float apart still: from 2 - 2^-23 to 2, 2 + 2^-22, 2 + 2^-21.
+    assert out[2].tolist() == [2.0 + 2**-21, 2.0 + 2**-22, 2.0]
 
 
 def test_the_head_is_chosen_on_validation_ndcg_and_carried_to_a_refit(tmp_path: Path) -> None:
