@@ -7,16 +7,18 @@ import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 import torch
 
+from segrec.evaluation.protocol import Period
 from segrec.recommender import exclude, top_k
 from segrec.training.callbacks import RetrievalValidation
 from segrec.training.fit import fit_model
-from segrec.training.loop import choose_setting, train_two_tower
+from segrec.training.loop import TrainingRun, choose_setting, train_two_tower
 from segrec.training.module import TwoTowerTask
 from segrec.training.recommender import (
     Setting,
@@ -123,23 +125,28 @@ def test_a_recommender_with_a_head_ranks_its_new_items_by_the_prior_first(tmp_pa
     assert np.allclose(rec.score(ids), plain)
 
 
-def test_head_only_biases_score_the_head_and_not_the_rest(tmp_path: Path) -> None:
-    """With ``ranking_bias_families``, the other families' bias columns join the head's
-    prior and leave the whole ranking's product, with a head or without."""
+def head_only_run(tmp_path: Path, prior_head: int, **options: Any) -> tuple[TrainingRun, Period]:
+    """One epoch of a model with item and segment biases, the first segment family's
+    biases scoring the whole ranking and the others' the head only, and its validation
+    period (whose history it trained on)."""
     _, data, split = small_data(tmp_path)
     validation, _ = periods(data, split)
     history = validation.history
     families = segments_at(data)(history.as_of).columns[1:]
     cfg = replace(
-        TINY_MODEL,
-        item_bias=True,
-        segment_bias=True,
-        prior_heads=[0, 3],
-        ranking_bias_families=families[:1],
+        TINY_MODEL, item_bias=True, segment_bias=True, ranking_bias_families=families[:1], **options
     )
     run = train_two_tower(
-        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=3
+        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=prior_head
     )
+    return run, validation
+
+
+def test_head_only_biases_score_the_head_and_not_the_rest(tmp_path: Path) -> None:
+    """With ``ranking_bias_families``, the other families' bias columns join the head's
+    prior and leave the whole ranking's product, with a head or without."""
+    run, validation = head_only_run(tmp_path, 3, prior_heads=[0, 3])
+    history = validation.history
     head_only = run.model.head_only_columns
     assert head_only and len(run.features.families) > 1
     rec = TwoTowerRecommender(run.model, run.features).fit(history)
@@ -193,21 +200,8 @@ def test_settings_scored_together_rank_as_each_scored_alone(tmp_path: Path) -> N
     gives what ``score`` gives with the model set to each, and the validation's joint
     pass the metrics of a pass per setting: the choice of weight and head is the same
     either way."""
-    _, data, split = small_data(tmp_path)
-    validation, _ = periods(data, split)
+    run, validation = head_only_run(tmp_path, 0, tower_weights=[0.0, 0.5, 1.0], prior_heads=[0, 2])
     history = validation.history
-    families = segments_at(data)(history.as_of).columns[1:]
-    cfg = replace(
-        TINY_MODEL,
-        item_bias=True,
-        segment_bias=True,
-        tower_weights=[0.0, 0.5, 1.0],
-        prior_heads=[0, 2],
-        ranking_bias_families=families[:1],
-    )
-    run = train_two_tower(
-        cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=0
-    )
     assert run.model.head_only_columns
     rec = TwoTowerRecommender(run.model, run.features).fit(history)
     ids = pl.Series([*history.interactions["customer_id"].unique().sort().head(40), "nobody"])
