@@ -97,12 +97,14 @@ def main() -> None:
         "--rounds",
         type=int,
         default=1,
-        help="ALS and the two-tower, one after the other, this many times (median ratio)",
+        help="ALS and the two-tower, one after the other, this many times (each one's fastest)",
     )
     parser.add_argument("-o", "--override", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_train_speed"))
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: at least 1")
     torch.set_num_threads(args.threads)
     cfg, segments_at, validation, _ = dataset_periods(args.dataset, args.override, args.workdir)
     history = validation.history

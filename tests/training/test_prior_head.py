@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -125,16 +126,19 @@ def test_a_recommender_with_a_head_ranks_its_new_items_by_the_prior_first(tmp_pa
     assert np.allclose(rec.score(ids), plain)
 
 
-def head_only_run(tmp_path: Path, prior_head: int, **options: Any) -> tuple[TrainingRun, Period]:
-    """One epoch of a model with item and segment biases, the first segment family's
-    biases scoring the whole ranking and the others' the head only, and its validation
-    period (whose history it trained on)."""
+def head_only_run(
+    tmp_path: Path, prior_head: int, head_only: bool = True, **options: Any
+) -> tuple[TrainingRun, Period]:
+    """One epoch of a model with item and segment biases, with ``head_only`` the first
+    segment family's biases scoring the whole ranking and the others' the head only, and
+    its validation period (whose history it trained on)."""
     _, data, split = small_data(tmp_path)
     validation, _ = periods(data, split)
     history = validation.history
     families = segments_at(data)(history.as_of).columns[1:]
+    kept = families[:1] if head_only else None
     cfg = replace(
-        TINY_MODEL, item_bias=True, segment_bias=True, ranking_bias_families=families[:1], **options
+        TINY_MODEL, item_bias=True, segment_bias=True, ranking_bias_families=kept, **options
     )
     run = train_two_tower(
         cfg, TINY_TRAINER, history, None, segments_at(data), 7, max_epochs=1, prior_head=prior_head
@@ -195,14 +199,21 @@ def test_choose_setting_keeps_the_first_value_within_one_standard_error() -> Non
     assert choose(no_error, within_error=True)[0] == 1.0  # unknown error: the best
 
 
-def test_settings_scored_together_rank_as_each_scored_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head_only", [True, False])
+def test_settings_scored_together_rank_as_each_scored_alone(
+    tmp_path: Path, head_only: bool
+) -> None:
     """``score_settings`` (one tower pass and one product per part for every setting)
-    gives what ``score`` gives with the model set to each, and the validation's joint
-    pass the metrics of a pass per setting: the choice of weight and head is the same
-    either way."""
-    run, validation = head_only_run(tmp_path, 0, tower_weights=[0.0, 0.5, 1.0], prior_heads=[0, 2])
+    gives the scores of a reference computed apart and what ``score`` gives with the model
+    set to each, and the validation's joint pass the metrics of a pass per setting: the
+    choice of weight and head is the same either way. Without head-only columns the prior
+    and the rest of the whole score are one matrix, which the head must not spoil for the
+    settings after it."""
+    run, validation = head_only_run(
+        tmp_path, 0, head_only, tower_weights=[0.0, 0.5, 1.0], prior_heads=[0, 2]
+    )
     history = validation.history
-    assert run.model.head_only_columns
+    assert bool(run.model.head_only_columns) == head_only
     rec = TwoTowerRecommender(run.model, run.features).fit(history)
     ids = pl.Series([*history.interactions["customer_id"].unique().sort().head(40), "nobody"])
     settings = [Setting(w, m) for w in (0.0, 0.5, 1.0) for m in (0, 2)]
@@ -222,6 +233,11 @@ def test_settings_scored_together_rank_as_each_scored_alone(tmp_path: Path) -> N
         expected[:, 0] = -np.inf
         if setting.prior_head:
             prior = u[:, d:] @ v[d:]
+            prior[:, 0] = -np.inf
+            # The head's items and order, exactly: its scores are a float apart.
+            head = top_k(exclude(prior.copy(), purchased), setting.prior_head)[0]
+            ranked = top_k(exclude(scores.copy(), purchased), setting.prior_head)[0]
+            assert (ranked == head).all()
             expected = prior_head_first(expected, prior, purchased, setting.prior_head)
         np.testing.assert_allclose(scores, expected, atol=1e-5)
         run.model.set_tower_weight(setting.tower_weight)

@@ -152,7 +152,9 @@ def rank_each(
     """``rank`` for ``count`` rankings of the same customers at once: ``score`` gives a
     chunk's ``count`` score matrices, one per ranking, so that a model scoring itself
     several ways (``TwoTowerRecommender.score_settings``) does the work they share once
-    per chunk; ``name`` names the model in errors."""
+    per chunk; ``name`` names the model in errors. With ``new_items`` each matrix is left
+    with the bought items at -inf (``top_k_and_new``), so each must be a matrix of its
+    own."""
     history = period.history
     chunk_size = chunk_size or chunk_size_for(history.n_columns)
     plain: list[list[np.ndarray]] = [[] for _ in range(count)]
@@ -171,6 +173,7 @@ def rank_each(
             else:
                 plain[i].append(top_k(scores, k)[0])
             given = i + 1
+            del scores  # before the scorer builds the next one: a chunk-sized matrix
         if given != count:
             raise ValueError(f"{name}: {given} score matrices for one chunk, expected {count}")
     empty = np.zeros((0, min(k, history.n_columns)), np.int32)

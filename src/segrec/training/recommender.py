@@ -41,8 +41,9 @@ def prior_head_first(
     scoring's) ranks as the rule says, and an all-items ranking is the new-items ranking
     with the bought items placed by their own scores: a bought item above every new item
     stays above the head. (Lifted one apart instead, the head went over bought items
-    scoring up to m above the best new one: Ta-Feng's all-items N@20, head 5, 0.0824 ->
-    0.0792.) Ties of ``prior`` go to the smaller index, as in ``top_k``.
+    scoring up to m above the best new one: Ta-Feng's all-items N@20 at head 5 was 0.0792
+    that way, 0.0824 this way.) Ties of ``prior`` go to the smaller index, as in
+    ``top_k``.
     """
     head = min(head, scores.shape[1])
     candidates = exclude(prior, purchased)  # in place: prior is the caller's scratch
@@ -193,20 +194,24 @@ class TwoTowerRecommender:
         several (``experiment=new_items``: four and five), and the tower and the products
         are half of a validation pass. A weight scales the cosine's product: exactly as
         it would scale the vectors when it is a power of two (0.25, 0.5, 1), within
-        rounding otherwise. Each matrix yielded is the caller's, to change at will.
+        rounding otherwise. Each matrix yielded is the caller's, to change at will. Up to
+        four chunk-sized matrices are alive at a time: the cosine's product, the rest's,
+        the prior's (with a head and head-only columns) and the setting's own.
         """
+        if not settings:
+            return
         u = self.customer_vectors(customer_ids, weighted=False)
         v, d = self._item_vectors, self.model.cosine_dim
         cosine = u[:, :d] @ v[:d]
         rest = u[:, self._rest_columns] @ self._rest_vectors if self._rest_columns.size else None
         prior = purchased = None
+        # Without head-only columns the prior is the rest of the whole score: one product.
+        shared = rest is not None and not self.model.head_only_columns
         if any(s.prior_head for s in settings):
-            # prior_head_first excludes the bought items from the prior it is given, in
-            # place, the same for every setting: one prior serves them all.
-            prior = u[:, d:] @ v[d:]
+            prior = rest if shared else u[:, d:] @ v[d:]
             purchased = self.history.purchased(customer_ids)
         for i, (weight, head) in enumerate(settings):
-            last = i == len(settings) - 1  # the last may take the cosine's product over
+            last = i == len(settings) - 1  # the last may take the shared products over
             scores = cosine if last else cosine.copy()
             if weight != 1.0:
                 scores *= np.float32(weight)
@@ -215,7 +220,11 @@ class TwoTowerRecommender:
             scores[:, 0] = NEVER
             if head:
                 assert prior is not None and purchased is not None
-                scores = prior_head_first(scores, prior, purchased, head)
+                # prior_head_first excludes the bought items from the prior it is given,
+                # in place: the same for every setting, so one prior serves them all,
+                # unless it is also the rest, which later settings still add whole.
+                own = prior.copy() if shared and not last else prior
+                scores = prior_head_first(scores, own, purchased, head)
             yield scores
 
     def save(self, directory: Path) -> None:
