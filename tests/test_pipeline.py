@@ -13,6 +13,7 @@ from hydra.errors import ConfigCompositionException
 from segrec.bundle import read_bundle
 from segrec.pipeline import fit
 from segrec.ranking import DenseScores, HistoryRanker
+from segrec.ranking.new_items import CHOICES
 from tests.helpers import SMALL, compose_config
 
 # The whole pipeline on SMALL data in well under a minute: few epochs, a small ranker.
@@ -56,7 +57,9 @@ def test_main_job_summarises_every_stage(run: tuple[Path, dict]) -> None:
 def test_main_job_evaluates_model_and_ranker_beside_the_baselines(
     run: tuple[Path, dict],
 ) -> None:
-    out, _ = run
+    out, summary = run
+    # How the ranker ordered new items (auto's pick, which moves with the model fed to it).
+    assert summary["evaluation"]["ranker_new_items"] in CHOICES
     table = pl.read_parquet(out / "evaluation" / "metrics.parquet")
     models = set(table["model"])
     assert {"popularity", "personal_frequency", "ease", "two_tower"} <= models

@@ -80,6 +80,7 @@ def fit(cfg: Config, console: Console | None = None) -> dict[str, Any]:
     summary["evaluation"] = {
         "report": str(evaluation.files["report"]),
         "cold_fallback": evaluation.fallback,
+        "ranker_new_items": ranker.new_items if ranker is not None else None,
     }
     everything = history_at_end(data, segments_at)
     bundle = export_stage(
@@ -154,6 +155,12 @@ def evaluate_with_ranker(
     names = {c.name for c in own}
     others = [c for c in load_candidates(cfg, families) if c.name not in names]
     result = evaluate(cfg, data, split, segments_at, console, [*others, *own])
+    for name, fit_ranker in fitted.items():
+        # auto's pick moves with the model it is fed (bench/results/quality_tafeng.md).
+        console.print(
+            f"  {name}: new items ordered by {fit_ranker.new_items} "
+            f"(ranking.new_items: {cfg.ranking.new_items})"
+        )
     ranker = fitted.get(rankers[0].name) if rankers else None
     return result, ranker
 
