@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from segrec.config import Config, DataPreset
 from segrec.data import RetailData, TimeSplit, load_data, split_by_time
@@ -158,7 +159,7 @@ def evaluate_with_ranker(
     for name, fit_ranker in fitted.items():
         # auto's pick moves with the model it is fed (bench/results/quality_tafeng.md).
         console.print(
-            f"  {name}: new items ordered by {fit_ranker.new_items} "
+            f"  {escape(name)}: new items ordered by {fit_ranker.new_items} "
             f"(ranking.new_items: {cfg.ranking.new_items})"
         )
     ranker = fitted.get(rankers[0].name) if rankers else None
