@@ -154,6 +154,9 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*Total length of .* across ranks is zero.*")
+    # Lightning's own use of torch's pytree API, deprecated in torch 2.13: nothing a user of
+    # segrec can act on, printed on every fit.
+    warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def train_two_tower(
