@@ -1,8 +1,11 @@
 """Main job: python train/fit.py [data=tafeng] [key=value ...]  (Hydra).
 
-Generates or reads the data, validates it, splits it in time, and (as the pipeline grows)
-segments, trains, ranks, evaluates and exports. All work is in ``segrec.pipeline.fit``.
+Generates or reads the data, validates it, splits it in time, segments, trains, ranks,
+evaluates and exports. All work is in ``segrec.pipeline.fit``, whose summary is returned
+(a Hydra multirun keeps it in each job's return value).
 """
+
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -14,10 +17,10 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> dict[str, Any]:
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, Config)
-    fit(config)
+    return fit(config)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def fit(cfg: Config, console: Console | None = None) -> dict[str, Any]:
 
     console = console or Console()
     started = time.perf_counter()
+    cfg.model.check()  # a typo in the model or trainer config fails before the data is read
+    cfg.trainer.check()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     data, split = prepare_data(cfg.data, output_dir, console)

@@ -158,6 +158,42 @@ def test_bad_config_is_refused() -> None:
         make(replace(CFG, use_ids=False, use_segments=False, use_history=False, use_numeric=False))
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # 0 days would loop for ever on one snapshot date, a negative count grow without end.
+        ("segment_snapshot_days", 0, r"model\.segment_snapshot_days must be null or >= 1"),
+        ("segment_bias_support", 0.0, r"model\.segment_bias_support must be null or > 0"),
+        ("negative_uniform_share", 2.0, r"model\.negative_uniform_share must be in \[0, 1\]"),
+        ("n_negatives", 0, r"model\.n_negatives must be >= 1"),
+        ("dropout", 1.0, r"model\.dropout must be in \[0, 1\)"),
+        ("lr", 0.0, r"model\.lr must be > 0"),
+        ("batch_size", 1, r"model\.batch_size must be >= 2 with model\.use_numeric"),
+    ],
+)
+def test_values_that_fail_deep_inside_are_refused_by_name(
+    key: str, value: float, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(CFG, **{key: value}).check()
+
+
+def test_one_basket_batches_are_fine_without_numeric_features() -> None:
+    replace(CFG, batch_size=1, use_numeric=False).check()
+
+
+def test_a_head_without_bias_or_prior_columns_is_refused() -> None:
+    """Segment biases need segments: with them off and nothing else past the cosine, the
+    head would rank new items by their index."""
+    cfg = replace(CFG, segment_bias=True, use_segments=False, prior_heads=[0, 3])
+    cfg.check()  # the ablation of a model with segment biases switches them off this way
+    with pytest.raises(ValueError, match=r"model\.prior_heads .* this model has none"):
+        make(cfg)
+    with pytest.raises(ValueError, match=r"model\.prior_heads .* this model has none"):
+        TwoTower(replace(cfg, use_segments=True), replace(SIZES, segment_sizes=[]))
+    assert make(replace(cfg, item_bias=True)).output_dim == CFG.dim + 1
+
+
 def _fit_steps(model: TwoTower, loss_fn, steps: int = 40) -> tuple[float, float]:
     """Planted task: basket b of customer c holds items c + 1 and c + 2; returns the
     (first, last) loss."""
@@ -385,6 +421,11 @@ def test_ranking_bias_families_leave_the_others_columns_to_the_head(tmp_path: Pa
         TwoTower(replace(cfg, ranking_bias_families=["age", "region"]), sizes)
     with pytest.raises(ValueError, match=r"model\.ranking_bias_families: 'age', expected null"):
         replace(cfg, ranking_bias_families="age").check()
+    # A misspelt family is refused even where the model has no segment biases to drop.
+    without = replace(cfg, use_segments=False)
+    assert TwoTower(without, sizes).head_only_columns == []
+    with pytest.raises(ValueError, match=r"model\.ranking_bias_families: \['agee'\] not among"):
+        TwoTower(replace(without, ranking_bias_families=["agee"]), sizes)
 
 
 def test_segment_bias_support_scales_each_pair_by_its_evidence() -> None:

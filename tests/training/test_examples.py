@@ -191,6 +191,15 @@ def test_snapshots_give_each_basket_the_labels_before_it() -> None:
     assert got == [0, *vocab.encode(["s0", "s1", "s0"]).tolist()]
 
 
+def test_customer_inputs_from_a_history_of_no_lines() -> None:
+    """Every customer is cold: empty ranges, no counts, and no index past the pointers."""
+    feats = features()
+    seq = PurchaseSequences.build(history().clear(), CATALOG)
+    out = customer_inputs(feats, seq, pl.Series(["c1", "new"]), D(2024, 1, 8), None)
+    assert out["history"].tolist() == [[0, 0, 0], [0, 0, 0]]
+    assert torch.all(out["numeric"] == 0)
+
+
 def test_epoch_batches_are_a_function_of_seed_and_epoch() -> None:
     sampler = EpochBatches(10, 4, seed=3)
     sampler.set_epoch(2)

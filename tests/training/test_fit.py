@@ -14,13 +14,16 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from rich.console import Console
 
+from segrec.pipeline import fit
 from segrec.recommender import check_scores
 from segrec.training.callbacks import validation_metrics
 from segrec.training.examples import EpochBatches
 from segrec.training.fit import fit_model
 from segrec.training.loop import TrainingLength, prepare, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
+from tests.helpers import SMALL, compose_config
 from tests.training.common import (
     NO_LOGGER,
     TINY_MODEL,
@@ -242,6 +245,30 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         )
     with pytest.raises(ValueError, match="no best_steps"):
         TrainingLength.of({"best_epoch": 2})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("refit_length", "baskets", r"trainer\.refit_length: 'baskets'"),
+        ("validation_items", "repeat", r"trainer\.validation_items: 'repeat'"),
+        ("max_epochs", 0, r"trainer\.max_epochs must be >= 1"),
+        ("min_epochs", 3, r"trainer\.min_epochs must be in \[0, max_epochs = 2\]"),
+        ("patience", -1, r"trainer\.patience must be >= 0"),
+        ("holdout_days", 0, r"trainer\.holdout_days must be >= 1"),
+        ("validation_chunk_mb", 0.0, r"trainer\.validation_chunk_mb must be > 0"),
+    ],
+)
+def test_bad_trainer_settings_are_refused_by_name(key: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(TINY_TRAINER, **{key: value}).check()
+
+
+def test_the_main_job_refuses_a_bad_model_setting_before_reading_data(tmp_path: Path) -> None:
+    cfg = compose_config(tmp_path, [*SMALL, "model.segment_snapshot_days=0"])
+    with pytest.raises(ValueError, match=r"model\.segment_snapshot_days"):
+        fit(cfg, Console(quiet=True))
+    assert not (tmp_path / "generated").exists()  # the synthetic data was never made
 
 
 @pytest.mark.parametrize("every_days", [None, 30])

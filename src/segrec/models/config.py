@@ -57,7 +57,8 @@ class ModelConfig:
     temperature: float = 0.05
     item_bias: bool = False  # a learned popularity bias per item (one more vector column)
     # A learned bias per (item, segment label) of every family: one more vector column per
-    # label (see TwoTower); needs use_segments.
+    # label (see TwoTower). Off with the segments (use_segments false, or data without
+    # segment families): an ablation that drops the segments drops their biases too.
     segment_bias: bool = False
     # Pseudo-count a of the segment biases' support: each (item, label) bias is scaled by
     # e / (e + a), e = the label's target lines x the item's share of all targets (the
@@ -132,9 +133,29 @@ class ModelConfig:
         for key in ("dim", "hidden", "segment_dim", "history_len", "history_scan", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("id_dropout", "cold_dropout"):
+        for key in ("id_dropout", "cold_dropout", "negative_uniform_share"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"model.{key} must be in [0, 1], got {getattr(self, key)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.n_negatives < 1:
+            raise ValueError(f"model.n_negatives must be >= 1, got {self.n_negatives}")
+        if self.lr <= 0:
+            raise ValueError(f"model.lr must be > 0, got {self.lr}")
+        if self.use_numeric and self.batch_size < 2:
+            # The numeric features' BatchNorm cannot train on a batch of one customer.
+            raise ValueError(
+                f"model.batch_size must be >= 2 with model.use_numeric, got {self.batch_size}"
+            )
+        if self.segment_snapshot_days is not None and self.segment_snapshot_days < 1:
+            raise ValueError(
+                f"model.segment_snapshot_days must be null or >= 1, got "
+                f"{self.segment_snapshot_days}"
+            )
+        if self.segment_bias_support is not None and self.segment_bias_support <= 0:
+            raise ValueError(
+                f"model.segment_bias_support must be null or > 0, got {self.segment_bias_support}"
+            )
         if self.repeat_weight < 0:
             raise ValueError(f"model.repeat_weight must be >= 0, got {self.repeat_weight}")
         if self.copurchase_rank < 0:

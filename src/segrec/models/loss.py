@@ -31,9 +31,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from segrec.models.towers import NEG
 from segrec.models.two_tower import TwoTower
-
-NEG = -1e9
 
 
 def weighted_mean(losses: Tensor, weights: Tensor | None) -> Tensor:

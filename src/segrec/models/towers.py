@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from segrec.models.config import ModelConfig
 
-NEG = -1e9  # masked attention logit (finite, so an all-padding row gives no NaN)
+NEG = -1e9  # a masked logit (finite, so a row with every entry masked gives no NaN)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ItemTower(nn.Module):
         self.attributes = nn.ModuleList(_embedding(n, dim) for n in attribute_sizes)
         self.register_buffer("attribute_table", attributes.long(), persistent=True)
 
-    def embed(self, items: Tensor) -> Tensor:
+    def forward(self, items: Tensor) -> Tensor:
         """Unnormalised embedding of ``items`` (any shape S) → (S, d)."""
         out = self.ids(items)
         if len(self.attributes):
@@ -84,9 +84,6 @@ class ItemTower(nn.Module):
             for a, table in enumerate(self.attributes):
                 out = out + table(attrs[..., a])
         return out
-
-    def forward(self, items: Tensor) -> Tensor:
-        return self.embed(items)
 
 
 class HistoryPooling(nn.Module):

@@ -1,8 +1,8 @@
 """The retrieval model: two towers and their dot product, with save/load.
 
 Training (the loss) lives in ``segrec.models.loss`` and the Lightning task; retrieval
-(top-k over the item vectors) in the recommender adapter and, later, FAISS. Only the towers
-are exported.
+(top-k over the item vectors) in the recommender adapter and, for serving, the FAISS index
+of ``segrec.export``. Only the towers are exported.
 """
 
 from __future__ import annotations
@@ -119,12 +119,19 @@ class TwoTower(nn.Module):
             self.register_buffer("copurchase_history", torch.zeros(shape))
             self.register_buffer("copurchase_items", torch.zeros(shape))
             self.copurchase_log_scale = nn.Parameter(torch.zeros(()))
+        if cfg.prior_heads is not None and self.output_dim == cfg.dim:
+            raise ValueError(
+                "model.prior_heads ranks by the biases and the co-purchase prior, and this "
+                "model has none: item_bias and copurchase_rank are off, and segment_bias "
+                "has no labels to read (use_segments false, or no segment families in the "
+                f"data: {sizes.segment_families})"
+            )
 
     def _head_only_columns(self) -> list[int]:
         """The vectors' columns of the segment biases outside ``cfg.ranking_bias_families``
         (their product scores the prior's head only), in increasing order."""
         kept, families = self.cfg.ranking_bias_families, self.sizes.segment_families
-        if kept is None or not self.n_labels:
+        if kept is None:
             return []
         unknown = sorted(set(kept) - set(families))
         if unknown:
@@ -132,6 +139,8 @@ class TwoTower(nn.Module):
                 f"model.ranking_bias_families: {unknown} not among the model's segment "
                 f"families {families}"
             )
+        if not self.n_labels:
+            return []
         start = self.cfg.dim + int(self.cfg.item_bias)
         columns: list[int] = []
         for family, size in zip(families, self.sizes.segment_sizes, strict=True):

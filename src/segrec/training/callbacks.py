@@ -20,6 +20,7 @@ import torch
 from segrec.data import NEW
 from segrec.evaluation.protocol import Period, customer_metrics, metrics_from_rankings, rank_each
 from segrec.recommender import Recommender, chunk_size_for
+from segrec.training.config import VALIDATION_ITEMS
 from segrec.training.features import FeatureSpace
 from segrec.training.recommender import Setting, TwoTowerRecommender
 from segrec.training.sequences import PurchaseSequences
@@ -59,10 +60,12 @@ def summarise(frame: pl.DataFrame, k: int) -> dict[str, float]:
 class RetrievalValidation(L.Callback):
     """Logs ``val/{recall,ndcg}@{k}`` and ``val/new_{recall,ndcg}@{k}`` each epoch (``monitor``:
     the Recall@k of ``items``, all or new, that early stopping watches), and
-    keeps a CPU copy of the best weights so far (``best_state``) for runs without
-    checkpoints. ``sequences``: the period's history sorted (``PurchaseSequences``),
-    where the caller has it already. The customers' tower inputs are kept from one pass
-    to the next, up to ``inputs_memory_mb`` (Ta-Feng with new_items: 15 MB)."""
+    keeps a CPU copy of the best weights so far (``best_state``), which the run restores
+    at its end unless it was resumed (the best epoch may then predate the process, and is
+    read back from its checkpoint). ``sequences``: the period's history sorted
+    (``PurchaseSequences``), where the caller has it already. The customers' tower inputs
+    are kept from one pass to the next, up to ``inputs_memory_mb`` (Ta-Feng with
+    new_items: 15 MB)."""
 
     def __init__(
         self,
@@ -74,8 +77,10 @@ class RetrievalValidation(L.Callback):
         sequences: PurchaseSequences | None = None,
         inputs_memory_mb: float = 1024.0,
     ):
-        if items not in ("all", NEW):
-            raise ValueError(f"trainer.validation_items: {items!r}, expected 'all' or '{NEW}'")
+        if items not in VALIDATION_ITEMS:
+            raise ValueError(
+                f"trainer.validation_items: {items!r}, expected one of {VALIDATION_ITEMS}"
+            )
         self.features, self.period, self.k = features, period, k
         prefix = "new_" if items == NEW else ""
         self.monitor = f"val/{prefix}recall@{k}"

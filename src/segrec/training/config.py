@@ -7,6 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+REFIT_LENGTHS = ("epochs", "steps")
+# "new" is segrec.data.NEW, not imported: this module stays free of polars.
+VALIDATION_ITEMS = ("all", "new")
+
+
+def check_refit_length(refit_length: str) -> None:
+    """Refuse an unknown ``trainer.refit_length``, naming the key."""
+    if refit_length not in REFIT_LENGTHS:
+        raise ValueError(f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}")
+
 
 @dataclass
 class TrainerConfig:
@@ -43,9 +53,39 @@ class TrainerConfig:
     # ids memorise each customer's staples (0.042 -> 0.033 by epoch 6, while all-item
     # recall climbs 0.048 -> 0.056); stopping there is also 7x less training.
     validation_items: str = "new"
+    # Memory of one chunk of validation scores (customers x catalog, float32), and of the
+    # validation customers' tower inputs kept from one epoch's pass to the next (built
+    # once: they depend on the history, not the weights).
+    validation_chunk_mb: float = 128.0
+    validation_inputs_mb: float = 1024.0
     # For ``TrainableTwoTower.fit(history)`` (no split given): the last N days of the history
     # are held out for early stopping.
     holdout_days: int = 28
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, naming the key: called before any data is
+        read, so that a typo does not wait for the segments and the features."""
+        check_refit_length(self.refit_length)
+        if self.validation_items not in VALIDATION_ITEMS:
+            raise ValueError(
+                f"trainer.validation_items: {self.validation_items!r}, expected one of "
+                f"{VALIDATION_ITEMS}"
+            )
+        for key in ("max_epochs", "validation_k", "holdout_days", "log_every_n_steps"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.min_epochs <= self.max_epochs:
+            raise ValueError(
+                f"trainer.min_epochs must be in [0, max_epochs = {self.max_epochs}], got "
+                f"{self.min_epochs}"
+            )
+        if self.patience < 0:
+            raise ValueError(f"trainer.patience must be >= 0, got {self.patience}")
+        if self.validation_chunk_mb <= 0 or self.validation_inputs_mb < 0:
+            raise ValueError(
+                f"trainer.validation_chunk_mb must be > 0 and trainer.validation_inputs_mb "
+                f">= 0, got {self.validation_chunk_mb} and {self.validation_inputs_mb}"
+            )
 
 
 @dataclass

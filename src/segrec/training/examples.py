@@ -181,8 +181,8 @@ class EpochBatches(Sampler[Tensor]):
     (the count is trimmed to a multiple of the world size so ranks stay in step).
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True):
-        self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -197,11 +197,8 @@ class EpochBatches(Sampler[Tensor]):
     def __iter__(self) -> Iterator[Tensor]:
         # A generator: the order is drawn at the first batch, not when the DataLoader makes
         # its iterator (on resume, Lightning makes it before calling set_epoch).
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=gen)
-        else:
-            order = torch.arange(self.n)
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=gen)
         batches = list(torch.split(order, self.batch_size))
         if len(batches) > self._n_batches():  # a last basket alone joins the batch before
             batches[-2:] = [torch.cat(batches[-2:])]

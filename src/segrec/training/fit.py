@@ -26,9 +26,7 @@ from segrec.data import RetailData, TimeSplit
 from segrec.evaluation.candidates import Candidate
 from segrec.evaluation.protocol import SegmentsAt, make_periods
 from segrec.models.config import ModelConfig
-from segrec.models.two_tower import TwoTower
 from segrec.training.config import LoggerConfig, TrainerConfig
-from segrec.training.features import FeatureSpace
 from segrec.training.loggers import make_loggers
 from segrec.training.loop import TrainingLength, TrainingRun, train_two_tower
 from segrec.training.recommender import TwoTowerRecommender
@@ -81,7 +79,7 @@ def fit_model(
     if resume and marker.exists():
         selected = json.loads(marker.read_text())
         console.print(f"Resuming: model selection done (best epoch {selected['best_epoch']})")
-        selection_model = _load(output_dir / "selection_model", name)
+        selection_model = TwoTowerRecommender.load(output_dir / "selection_model", name)
     else:
         console.print(
             f"Training {model_cfg.name} on the train period, early stopping on validation "
@@ -155,9 +153,3 @@ def _run_metrics(run: TrainingRun) -> dict[str, Any]:
         "n_examples": run.n_examples,
         "epoch_metrics": run.epoch_metrics,
     }
-
-
-def _load(directory: Path, name: str) -> TwoTowerRecommender:
-    return TwoTowerRecommender(
-        TwoTower.load(directory / "model"), FeatureSpace.load(directory / "features"), name
-    )

@@ -1,7 +1,7 @@
 """One training run: history → examples → Lightning ``Trainer`` → the best model.
 
 Used by ``fit_model`` (the main job: checkpoints, loggers, resume) and by
-``TrainableTwoTower`` (the scoring contract: a quiet run in a temporary folder).
+``TrainableTwoTower`` (the scoring contract: a quiet run without checkpoints or loggers).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from segrec.models.config import ModelConfig
 from segrec.models.two_tower import TwoTower
 from segrec.recommender import History, compute_threads
 from segrec.training.callbacks import RetrievalValidation, Throughput
-from segrec.training.config import TrainerConfig
+from segrec.training.config import TrainerConfig, check_refit_length
 from segrec.training.copurchase import fit_copurchase
 from segrec.training.examples import (
     EpochBatches,
@@ -44,15 +44,6 @@ from segrec.training.recommender import Setting
 from segrec.training.sequences import PurchaseSequences
 
 LAST = "last"
-
-
-REFIT_LENGTHS = ("epochs", "steps")
-
-
-def check_refit_length(refit_length: str) -> None:
-    """Refuse an unknown ``trainer.refit_length``, naming the key."""
-    if refit_length not in REFIT_LENGTHS:
-        raise ValueError(f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}")
 
 
 class Limits(TypedDict, total=False):
@@ -107,7 +98,6 @@ class TrainingRun:
     train_seconds: float
     samples_per_second: float
     n_examples: int
-    checkpoint_dir: Path | None
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)
     tower_weight: float = 1.0
     tower_weight_metrics: list[dict[str, float]] = field(default_factory=list)
@@ -185,7 +175,8 @@ def train_two_tower(
     ``resume`` continues from ``checkpoint_dir/last.ckpt`` if any; ``callbacks`` are added
     to the trainer's."""
     started = time.perf_counter()
-    check_refit_length(trainer_cfg.refit_length)  # before training, not at the refit
+    cfg.check()  # before the features and examples, not when the model is built
+    trainer_cfg.check()  # the refit's settings too: before training, not at the refit
     _quiet_lightning()
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
@@ -204,7 +195,9 @@ def train_two_tower(
             validation,
             trainer_cfg.validation_k,
             trainer_cfg.validation_items,
+            chunk_memory_mb=trainer_cfg.validation_chunk_mb,
             sequences=sequences if validation.history is history else None,
+            inputs_memory_mb=trainer_cfg.validation_inputs_mb,
         )
         callbacks.append(validator)
         callbacks.append(
@@ -315,7 +308,6 @@ def train_two_tower(
         train_seconds=throughput.seconds,
         samples_per_second=throughput.samples_per_second,
         n_examples=examples.n_lines,
-        checkpoint_dir=checkpoint_dir,
         epoch_metrics=validator.results if validator else [],
         tower_weight=tower_weight,
         tower_weight_metrics=weight_metrics,

@@ -135,13 +135,13 @@ class PurchaseSequences:
         (every line is before it); customers without lines get an empty range."""
         rows = self.rows_of(customer_ids)
         known = rows >= 0
+        if not known.any():  # also a history of no lines, whose ``ptr`` is [0] alone
+            zeros = np.zeros(len(rows), np.int64)
+            return zeros, zeros, np.zeros(len(rows)), zeros
         safe = np.where(known, rows, 0)
         start = np.where(known, self.ptr[safe], 0)
         end = np.where(known, self.ptr[safe + 1], 0)
         has = end > start
-        if not has.any():
-            zeros = np.zeros(len(rows), np.int64)
-            return start, end, np.zeros(len(rows)), zeros
         last = np.maximum(end - 1, 0)
         as_of_us = (as_of - EPOCH) // timedelta(microseconds=1)
         gap = np.where(has, (as_of_us - self.times[last]) / US_PER_DAY, 0.0)

@@ -47,8 +47,9 @@ def holdout(history: History, days: int, segments_at: SegmentsAt | None) -> tupl
     after = label_period(before, history.interactions.filter(ts >= start))
     if before.is_empty() or after.is_empty():
         raise ValueError(
-            f"two_tower: holding out the last {days} days of the history leaves "
-            f"{before.height} training and {after.height} validation rows"
+            f"trainer.holdout_days: holding out the last {days} days of the history "
+            f"(as of {history.as_of:%Y-%m-%d}) leaves {before.height} training and "
+            f"{after.height} validation rows; both must be non-empty"
         )
     segments = segments_at(start) if segments_at is not None else history.segments
     train = replace(history, interactions=before, as_of=start, segments=segments)
@@ -74,7 +75,6 @@ class TrainableTwoTower:
         self.trainer_cfg = replace(trainer, progress_bar=False)
         self.name = model.name
         self._fitted: TwoTowerRecommender | None = None
-        self.best_epoch: int | None = None
 
     def fit(self, history: History) -> Self:
         segments_at = history_segments_at(self.segments, history)
@@ -82,7 +82,6 @@ class TrainableTwoTower:
         run = train_two_tower(
             self.model_cfg, self.trainer_cfg, train, validation, segments_at, self.seed
         )
-        self.best_epoch = run.best_epoch
         if self.trainer_cfg.refit:
             run = train_two_tower(
                 self.model_cfg,
