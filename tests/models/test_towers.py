@@ -467,3 +467,40 @@ def test_segment_bias_support_scales_each_pair_by_its_evidence() -> None:
     assert torch.allclose(columns, scale)
     with pytest.raises(ValueError, match="segment_bias_support"):
         TwoTowerTask(make(cfg), torch.ones(SIZES.n_items))
+
+
+def test_sparse_customer_ids_move_only_the_rows_trained() -> None:
+    """Lazy Adam on the customer table: a row keeps its value in steps without it (dense
+    Adam would carry it on by momentum), and the dense optimiser leaves the table alone."""
+    from segrec.training.module import TwoTowerTask
+
+    task = TwoTowerTask(
+        make(replace(CFG, id_dropout=0.0)), torch.ones(SIZES.n_items), sparse_ids=True
+    )
+    dense = task.configure_optimizers()
+    table = task.model.customer_tower.ids.weight
+    assert all(p is not table for group in dense.param_groups for p in group["params"])
+    _, segments, history, numeric = inputs()
+    batches = [torch.tensor([1, 0, 5]), torch.tensor([2, 2, 2])]
+    task.train()
+    for step, ids in enumerate(batches):
+        before = table.detach().clone()
+        dense.zero_grad()
+        batch = {
+            "customer": ids,
+            "segments": segments,
+            "history": history,
+            "numeric": numeric,
+            "target": torch.tensor([3, 7, 2]),
+            "target_row": torch.tensor([0, 1, 2]),
+            "weight": torch.ones(3),
+        }
+        task.loss(batch).backward()
+        assert table.grad is not None and table.grad.is_sparse
+        task.on_before_optimizer_step(dense)
+        dense.step()
+        assert table.grad is None  # cleared for the next step
+        moved = (table.detach() != before).any(dim=1).nonzero().flatten().tolist()
+        assert moved == sorted(set(ids.tolist())), step
+    task.on_fit_end()
+    assert not task.model.customer_tower.ids.sparse

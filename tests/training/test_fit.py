@@ -257,11 +257,19 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         ("patience", -1, r"trainer\.patience must be >= 0"),
         ("holdout_days", 0, r"trainer\.holdout_days must be >= 1"),
         ("validation_chunk_mb", 0.0, r"trainer\.validation_chunk_mb must be > 0"),
+        ("strategy", "ddp", r"trainer\.sparse_customer_ids: true with trainer\.strategy 'ddp'"),
     ],
 )
 def test_bad_trainer_settings_are_refused_by_name(key: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         replace(TINY_TRAINER, **{key: value}).check()
+
+
+def test_the_ddp_preset_trains_the_customer_ids_dense(tmp_path: Path) -> None:
+    ddp = compose_config(tmp_path, ["trainer=ddp"]).trainer
+    assert not ddp.sparse_customer_ids and ddp.strategy == "ddp"
+    ddp.check()
+    assert compose_config(tmp_path, ["trainer=gpu"]).trainer.sparse_customer_ids
 
 
 def test_the_main_job_refuses_a_bad_model_setting_before_reading_data(tmp_path: Path) -> None:

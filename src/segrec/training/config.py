@@ -44,6 +44,12 @@ class TrainerConfig:
     # (0.0343 against 0.0327). conf/experiment/new_items.yaml sets steps.
     refit_length: str = "epochs"
     num_threads: int | None = None  # torch.set_num_threads; null: torch's default
+    # The customer id table trained with sparse gradients and lazy Adam (torch's
+    # SparseAdam: a row's moments move only when the row is in the batch). Why: a dense
+    # Adam step reads and writes the whole table, 1M customers x 64 dims in 1 GB of
+    # traffic: ~100 ms a step on 2 CPU cores, against ~1 ms sparse (bench/results/
+    # train_speed_tafeng.md). false under DDP: NCCL cannot all-reduce sparse tensors.
+    sparse_customer_ids: bool = True
     progress_bar: bool = True
     log_every_n_steps: int = 50
     validation_k: int = 20
@@ -78,6 +84,11 @@ class TrainerConfig:
             raise ValueError(
                 f"trainer.min_epochs must be in [0, max_epochs = {self.max_epochs}], got "
                 f"{self.min_epochs}"
+            )
+        if self.sparse_customer_ids and "ddp" in self.strategy:
+            raise ValueError(
+                f"trainer.sparse_customer_ids: true with trainer.strategy {self.strategy!r}; "
+                "DDP cannot all-reduce sparse gradients over NCCL: set it false (trainer=ddp does)"
             )
         if self.patience < 0:
             raise ValueError(f"trainer.patience must be >= 0, got {self.patience}")

@@ -185,7 +185,14 @@ def train_two_tower(
     counts = examples.target_counts(len(history.item_map) + 1)
     copurchase = fit_copurchase(cfg, history, features) if cfg.copurchase_rank else None
     model = make_model(cfg, features, copurchase, examples)
-    task = TwoTowerTask(model, counts, examples.n_lines / len(examples), seed, examples)
+    task = TwoTowerTask(
+        model,
+        counts,
+        examples.n_lines / len(examples),
+        seed,
+        examples,
+        sparse_ids=trainer_cfg.sparse_customer_ids,
+    )
     throughput = Throughput()
     callbacks = [throughput, *callbacks]
     validator = None

@@ -23,6 +23,8 @@ from segrec.training.copurchase import CopurchaseFactors
 from segrec.training.examples import Batch, Examples
 from segrec.training.features import FeatureSpace
 
+SPARSE_STATE = "sparse_optimizer_state"  # the checkpoint's key for the ids' lazy Adam
+
 
 class TwoTowerTask(L.LightningModule):
     """Trains ``model`` on batches of ``Examples``.
@@ -32,6 +34,10 @@ class TwoTowerTask(L.LightningModule):
     segment biases' support (``model.segment_bias_support``). Every step reseeds
     torch from (seed, global step, rank), so id dropout, dropout and negative sampling of a step
     are the same whether the run was interrupted before it or not.
+
+    ``sparse_ids`` (``trainer.sparse_customer_ids``): the customer id table gets sparse
+    gradients and torch's ``SparseAdam``, stepped beside Lightning's optimiser (one
+    optimiser to Lightning, so a batch is still one global step) and checkpointed with it.
     """
 
     def __init__(
@@ -41,9 +47,13 @@ class TwoTowerTask(L.LightningModule):
         lines_per_basket: float = 1.0,
         seed: int = 0,
         examples: Examples | None = None,
+        sparse_ids: bool = False,
     ):
         super().__init__()
         self.model, self.cfg, self.seed = model, model.cfg, seed
+        self.sparse_ids = sparse_ids and model.customer_tower.use_ids
+        self._sparse_optimizer: torch.optim.SparseAdam | None = None
+        self._sparse_state: dict | None = None  # a checkpoint's, until the optimiser exists
         if self.cfg.item_bias:
             init_item_bias(model, target_counts)
         if model.n_labels and self.cfg.segment_bias_support is not None:
@@ -117,11 +127,40 @@ class TwoTowerTask(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        ids = self.model.customer_tower.ids if self.sparse_ids else None
+        if ids is not None:
+            ids.sparse = True  # until the fit ends (on_fit_end)
+            # Lazy Adam, without weight decay: a customer's row moves when it is trained.
+            self._sparse_optimizer = torch.optim.SparseAdam([ids.weight], lr=self.cfg.lr)
+            if self._sparse_state is not None:
+                self._sparse_optimizer.load_state_dict(self._sparse_state)
+        dense = [p for p in self.model.parameters() if ids is None or p is not ids.weight]
         # fused: one kernel per parameter instead of a dozen elementwise passes over every
         # embedding table (the optimiser step was ~40% of a CPU training step).
         return torch.optim.AdamW(
-            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True
+            dense, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True
         )
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """The customer ids' step, after the backward as Lightning's own step is."""
+        if self._sparse_optimizer is not None:
+            self._sparse_optimizer.step()
+            self._sparse_optimizer.zero_grad(set_to_none=True)
+
+    def on_fit_end(self) -> None:
+        if self.sparse_ids:
+            self.model.customer_tower.ids.sparse = False  # the trained model is plain again
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self._sparse_optimizer is not None:
+            checkpoint[SPARSE_STATE] = self._sparse_optimizer.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get(SPARSE_STATE)
+        if state is not None and self._sparse_optimizer is not None:
+            self._sparse_optimizer.load_state_dict(state)
+        else:  # resumed before the optimisers exist (the usual order): configure_optimizers
+            self._sparse_state = state
 
 
 def init_item_bias(model: TwoTower, target_counts: Tensor) -> None:
