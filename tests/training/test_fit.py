@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import polars as pl
 import pytest
@@ -18,7 +19,7 @@ from rich.console import Console
 
 from segrec.pipeline import fit
 from segrec.recommender import check_scores
-from segrec.training.callbacks import validation_metrics
+from segrec.training.callbacks import RetrievalValidation, validation_metrics
 from segrec.training.examples import EpochBatches
 from segrec.training.fit import fit_model
 from segrec.training.loop import TrainingLength, prepare, train_two_tower
@@ -257,6 +258,7 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         ("patience", -1, r"trainer\.patience must be >= 0"),
         ("holdout_days", 0, r"trainer\.holdout_days must be >= 1"),
         ("validation_chunk_mb", 0.0, r"trainer\.validation_chunk_mb must be > 0"),
+        ("validation_customers", 0, r"trainer\.validation_customers must be null or >= 1"),
         ("strategy", "ddp", r"trainer\.sparse_customer_ids: true with trainer\.strategy 'ddp'"),
     ],
 )
@@ -288,3 +290,30 @@ def test_training_examples_see_segment_labels(tmp_path: Path, every_days: int | 
     examples = prepare(cfg, validation.history, segments_at(data))[2]
     labels = examples.segment_table[examples.snapshot, examples.rows]
     assert (labels > 0).float().mean() > 0.5
+
+
+def test_validation_ranks_a_seeded_sample_of_its_customers(tmp_path: Path) -> None:
+    _, data, split = small_data(tmp_path)
+    validation, _ = periods(data, split)
+    total = validation.truth.customer_ids.len()
+    sample = validation.sample(30, seed=7)
+    assert sample.truth.customer_ids.len() == 30 and sample.history is validation.history
+    rows = validation.truth.customer_ids.index_of  # each sampled customer's own truth row
+    for i, customer in enumerate(sample.truth.customer_ids.to_list()[:5]):
+        row = rows(customer)
+        assert (sample.truth.all[i] != validation.truth.all[row]).nnz == 0
+        assert sample.labels.row(i) == validation.labels.row(row)
+    assert sample.truth.customer_ids.is_sorted()  # kept in the period's order
+    assert validation.sample(30, seed=7).truth.customer_ids.equals(sample.truth.customer_ids)
+    assert validation.sample(total, seed=7) is validation
+
+    class Seen(L.Callback):
+        customers = 0
+
+        def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            (validator,) = [c for c in trainer.callbacks if isinstance(c, RetrievalValidation)]
+            Seen.customers = validator.period.truth.customer_ids.len()
+
+    trainer = replace(TINY_TRAINER, validation_customers=30)
+    run_training(tmp_path / "run", max_epochs=1, callbacks=[Seen()], trainer=trainer)
+    assert Seen.customers == 30

@@ -165,7 +165,8 @@ def train_two_tower(
     max_steps: int | None = None,
     prior_head: int | None = None,
 ) -> TrainingRun:
-    """Train on ``history``; with ``validation``, early-stop on its Recall@K and return the
+    """Train on ``history``; with ``validation`` (a sample of at most
+    ``trainer.validation_customers`` of its customers), early-stop on its Recall@K and return the
     best epoch's weights, choose the towers' weight among ``model.tower_weights`` on it
     (the smallest within one standard error of the best: the cosine, fitted to the
     training period, must earn its weight beyond the validation month's noise), then the
@@ -197,6 +198,8 @@ def train_two_tower(
     callbacks = [throughput, *callbacks]
     validator = None
     if validation is not None:
+        if trainer_cfg.validation_customers is not None:
+            validation = validation.sample(trainer_cfg.validation_customers, seed)
         validator = RetrievalValidation(
             features,
             validation,
