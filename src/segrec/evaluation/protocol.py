@@ -53,8 +53,8 @@ class Period:
         (the whole period when it has no more), with the same history.
 
         Why: training's validation only has to rank epochs and settings, and its full
-        ranking costs customers x catalog: 823k customers of the 1M synthetic set take
-        longer to validate than an epoch takes to train (bench/results).
+        ranking costs customers x catalog: the 823k customers of the 1M synthetic set took
+        117 s a pass, nearly as long as a training epoch's 132 s (bench/results).
         """
         total = self.truth.customer_ids.len()
         if n >= total:

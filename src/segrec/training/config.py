@@ -59,14 +59,14 @@ class TrainerConfig:
     # ids memorise each customer's staples (0.042 -> 0.033 by epoch 6, while all-item
     # recall climbs 0.048 -> 0.056); stopping there is also 7x less training.
     validation_items: str = "new"
+    # At most this many of the validation period's customers (a seeded sample) rank the
+    # epochs and settings; null: all. Ta-Feng and Complete Journey have fewer; the 1M
+    # synthetic set's 823k took 117 s a pass, nearly its training epoch's 132 s.
+    validation_customers: int | None = 100_000
     # Memory of one chunk of validation scores (customers x catalog, float32), and of the
     # validation customers' tower inputs kept from one epoch's pass to the next (built
     # once: they depend on the history, not the weights).
     validation_chunk_mb: float = 128.0
-    # At most this many of the validation period's customers (a seeded sample) rank the
-    # epochs and settings; null: all. Ta-Feng and Complete Journey have fewer; the 1M
-    # synthetic set's 823k took 117 s a pass, more than its training epoch.
-    validation_customers: int | None = 100_000
     validation_inputs_mb: float = 1024.0
     # For ``TrainableTwoTower.fit(history)`` (no split given): the last N days of the history
     # are held out for early stopping.
