@@ -260,6 +260,7 @@ def test_a_refit_repeats_the_selection_runs_epochs_or_its_steps(tmp_path: Path) 
         ("validation_chunk_mb", 0.0, r"trainer\.validation_chunk_mb must be > 0"),
         ("validation_customers", 0, r"trainer\.validation_customers must be null or >= 1"),
         ("strategy", "ddp", r"trainer\.sparse_customer_ids: true with trainer\.strategy 'ddp'"),
+        ("precision", "16-mixed", r"sparse_customer_ids: true with trainer\.precision '16-mixed'"),
     ],
 )
 def test_bad_trainer_settings_are_refused_by_name(key: str, value: object, message: str) -> None:

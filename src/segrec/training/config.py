@@ -94,6 +94,12 @@ class TrainerConfig:
                 f"trainer.sparse_customer_ids: true with trainer.strategy {self.strategy!r}; "
                 "DDP cannot all-reduce sparse gradients over NCCL: set it false (trainer=ddp does)"
             )
+        if self.sparse_customer_ids and self.precision.startswith("16"):
+            # fp16's gradient scaler unscales and skips only the optimiser Lightning holds.
+            raise ValueError(
+                f"trainer.sparse_customer_ids: true with trainer.precision {self.precision!r}; "
+                "use bf16-mixed (no gradient scaler) or set it false"
+            )
         if self.patience < 0:
             raise ValueError(f"trainer.patience must be >= 0, got {self.patience}")
         if self.validation_customers is not None and self.validation_customers < 1:
