@@ -20,7 +20,7 @@ import torch
 from segrec.data import NEW
 from segrec.evaluation.protocol import Period, customer_metrics, metrics_from_rankings, rank_each
 from segrec.recommender import Recommender, chunk_size_for
-from segrec.training.config import VALIDATION_ITEMS
+from segrec.training.config import check_validation_items
 from segrec.training.features import FeatureSpace
 from segrec.training.recommender import Setting, TwoTowerRecommender
 from segrec.training.sequences import PurchaseSequences
@@ -77,10 +77,7 @@ class RetrievalValidation(L.Callback):
         sequences: PurchaseSequences | None = None,
         inputs_memory_mb: float = 1024.0,
     ):
-        if items not in VALIDATION_ITEMS:
-            raise ValueError(
-                f"trainer.validation_items: {items!r}, expected one of {VALIDATION_ITEMS}"
-            )
+        check_validation_items(items)
         self.features, self.period, self.k = features, period, k
         prefix = "new_" if items == NEW else ""
         self.monitor = f"val/{prefix}recall@{k}"

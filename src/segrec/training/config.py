@@ -18,6 +18,12 @@ def check_refit_length(refit_length: str) -> None:
         raise ValueError(f"trainer.refit_length: {refit_length!r}, expected one of {REFIT_LENGTHS}")
 
 
+def check_validation_items(items: str) -> None:
+    """Refuse an unknown ``trainer.validation_items``, naming the key."""
+    if items not in VALIDATION_ITEMS:
+        raise ValueError(f"trainer.validation_items: {items!r}, expected one of {VALIDATION_ITEMS}")
+
+
 @dataclass
 class TrainerConfig:
     """Where and how long to train: a Lightning ``Trainer`` preset plus the protocol.
@@ -76,11 +82,7 @@ class TrainerConfig:
         """Refuse settings that cannot work, naming the key: called before any data is
         read, so that a typo does not wait for the segments and the features."""
         check_refit_length(self.refit_length)
-        if self.validation_items not in VALIDATION_ITEMS:
-            raise ValueError(
-                f"trainer.validation_items: {self.validation_items!r}, expected one of "
-                f"{VALIDATION_ITEMS}"
-            )
+        check_validation_items(self.validation_items)
         for key in ("max_epochs", "validation_k", "holdout_days", "log_every_n_steps"):
             if getattr(self, key) < 1:
                 raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
